@@ -1,0 +1,86 @@
+"""Application factory: reads the configuration, builds the collaborators, wires the packages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+import bootstrap
+import receivers
+from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
+from receivers.db import CORE_MIGRATIONS, Database
+from receivers.errors import ConfigurationError, StorageUnavailable
+from receivers.settings import ReceiverSettings, load_receiver_settings
+
+log = logging.getLogger("app")
+
+
+def create_app(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> Flask:
+    """Build the service from `env` (default: the process environment)."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    app = Flask(__name__, instance_path=instance_path)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+    receiver_settings, bootstrap_settings = _load_settings(environ, Path(app.instance_path))
+    db = Database(receiver_settings.database_url)
+    # Callables that stop background threads and close pools, last registered first
+    # (tests and embedding code call them; gunicorn simply ends the process).
+    app.extensions["on_shutdown"] = [db.dispose]
+    migrations = [*CORE_MIGRATIONS, *receivers.MIGRATIONS, *bootstrap.MIGRATIONS]
+    try:
+        db.upgrade(migrations)
+    except StorageUnavailable as exc:
+        if bootstrap_settings.sandbox:
+            raise ConfigurationError([f"sandbox mode needs its database: {exc}"]) from exc
+        # Start anyway: /readyz reports 503 and retries the upgrade until the database is back.
+        log.error("database_unavailable_at_start error=%s", exc)
+
+    if bootstrap_settings.sandbox:
+        from bootstrap import sandbox
+
+        bootstrap_settings = sandbox.init_app(app, bootstrap_settings, db)
+        receiver_settings = sandbox.receiver_settings_for(receiver_settings, bootstrap_settings)
+
+    app.config["SECRET_KEY"] = bootstrap_settings.flask_secret_key or _stored_or_ephemeral(
+        db, "flask_secret_key"
+    )
+    app.config["MAX_CONTENT_LENGTH"] = receiver_settings.max_body_bytes
+
+    receivers.init_app(app, receiver_settings, db, migrations)
+    bootstrap.init_app(app, bootstrap_settings, db)
+    return app
+
+
+def _load_settings(
+    environ: Mapping[str, str], instance_path: Path
+) -> tuple[ReceiverSettings, BootstrapSettings]:
+    """Load every package's settings and report all their problems in one message."""
+    problems: list[str] = []
+    receiver_settings = bootstrap_settings = None
+    try:
+        receiver_settings = load_receiver_settings(environ, instance_path)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
+    try:
+        bootstrap_settings = load_bootstrap_settings(environ)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
+    if problems or receiver_settings is None or bootstrap_settings is None:
+        raise ConfigurationError(problems)
+    return receiver_settings, bootstrap_settings
+
+
+def _stored_or_ephemeral(db: Database, name: str) -> str:
+    """A generated secret shared by all workers; per-process only while the database is down."""
+    try:
+        return db.stored_value(name, lambda: secrets.token_urlsafe(32))
+    except StorageUnavailable:
+        return secrets.token_urlsafe(32)

@@ -1,0 +1,39 @@
+"""Receiving Sendcloud webhooks: signature check, durable store, handling and views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flask import Flask
+
+from receivers.db import Database, Migration
+from receivers.settings import ReceiverSettings
+
+MIGRATIONS: tuple[Migration, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReceiverServices:
+    """What the receiver's views and commands need, built once per app."""
+
+    settings: ReceiverSettings
+    db: Database
+    migrations: Sequence[Migration]
+
+
+def services(app: Flask) -> ReceiverServices:
+    """The receiver services of `app`."""
+    found: ReceiverServices = app.extensions["receivers"]
+    return found
+
+
+def init_app(
+    app: Flask, settings: ReceiverSettings, db: Database, migrations: Sequence[Migration]
+) -> None:
+    """Register the receiver's routes and commands on `app`."""
+    from receivers import cli, health
+
+    app.extensions["receivers"] = ReceiverServices(settings=settings, db=db, migrations=migrations)
+    app.register_blueprint(health.blueprint)
+    app.cli.add_command(cli.db_cli)

@@ -1,0 +1,31 @@
+"""Every error the receivers package raises, and the start-up configuration error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConfigurationError(SystemExit):
+    """The configuration cannot work; lists every problem at once, never a secret value.
+
+    A SystemExit so that `flask` and `gunicorn` print the message and stop without a
+    traceback, while tests can still catch it like any exception.
+    """
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"The service cannot start: {len(self.problems)} configuration problem(s):\n{lines}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+class ReceiverError(Exception):
+    """Base of the receivers package's errors."""
+
+
+class StorageUnavailable(ReceiverError):
+    """The database could not be reached or refused the write; nothing was stored."""

@@ -1,0 +1,34 @@
+"""Liveness and readiness endpoints for the load balancer."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app
+
+from receivers.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    """The process is up and serving requests."""
+    return {"status": "ok"}, 200
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[dict[str, str], int]:
+    """The database answers (and the schema is in place); 503 otherwise."""
+    from receivers import services
+
+    found = services(current_app)
+    try:
+        if not found.db.schema_ready:
+            found.db.upgrade(found.migrations)
+        found.db.ping()
+    except StorageUnavailable as exc:
+        log.warning("not_ready reason=%s", exc)
+        return {"status": "unavailable", "reason": str(exc)}, 503
+    return {"status": "ready"}, 200

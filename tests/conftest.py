@@ -1,0 +1,246 @@
+"""Shared fixtures: app factory per test, real PostgreSQL schemas, loopback servers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app import create_app
+
+REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL server URL; skips locally but FAILS under CI=true when it is down."""
+    problem = _pg_reachable()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_URL}: {problem}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {problem}")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A database URL whose connections live in a fresh, private schema (dropped afterwards)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in pg_server else "?"
+    yield f"{pg_server}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """Environment of a sandbox-mode app with its own SQLite file."""
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}"}
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build an app from an env mapping, with a private instance folder; shut down afterwards."""
+    made: list[Flask] = []
+
+    def make(env: dict[str, str]) -> Flask:
+        app = create_app(env, instance_path=str(tmp_path / "instance"))
+        app.config["TESTING"] = True
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        shutdown_app(app)
+
+
+def shutdown_app(app: Flask) -> None:
+    """Stop the app's background threads and close its database pool."""
+    for stop in reversed(app.extensions.get("on_shutdown", [])):
+        stop()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], base_env: dict[str, str]) -> Flask:
+    """A sandbox-mode app on a fresh SQLite file."""
+    return make_app(base_env)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The Flask test client of `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """The Flask CLI runner of `app`."""
+    return app.test_cli_runner()
+
+
+class LiveServer:
+    """A Flask app served over real loopback HTTP by a threaded werkzeug server."""
+
+    def __init__(self, app: Flask, port: int = 0) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[..., LiveServer]]:
+    """Start apps on loopback ports; all are stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(app: Flask, port: int = 0) -> LiveServer:
+        server = LiveServer(app, port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    """Poll `url` until it answers anything, or fail."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException as exc:
+            last = exc
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up within {timeout}s: {last}")
+
+
+class Gunicorn:
+    """`gunicorn 'app:create_app()'` as a subprocess on a loopback port."""
+
+    def __init__(self, env: dict[str, str], workers: int, log_path: Path, extra: list[str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        full_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_POINT"))
+        }
+        full_env.update(env)
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                str(REPO / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                *extra,
+                "app:create_app()",
+            ],
+            cwd=REPO,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_http(self.url + "/healthz")
+        except AssertionError:
+            self.stop()
+            raise AssertionError("gunicorn did not start:\n" + log_path.read_text()) from None
+
+    def stop(self) -> None:
+        """Terminate gunicorn and its workers."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
+    """Start gunicorn servers of the real app; all are stopped after the test."""
+    started: list[Gunicorn] = []
+
+    def start(env: dict[str, str], workers: int = 2, extra: list[str] | None = None) -> Gunicorn:
+        server = Gunicorn(env, workers, tmp_path / f"gunicorn-{len(started)}.log", extra or [])
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def random_secret() -> str:
+    """A fresh secret for a test."""
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests leave files for humans (screenshots); kept after the run."""
+    path = REPO / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Tests that use PostgreSQL carry the `postgres` marker automatically."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "pg_url" in names or "pg_server" in names:
+            item.add_marker(pytest.mark.postgres)
