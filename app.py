@@ -13,6 +13,7 @@ from flask import Flask
 import bootstrap
 import receivers
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
+from receivers.access import OperatorToken
 from receivers.db import CORE_MIGRATIONS, Database
 from receivers.errors import ConfigurationError, StorageUnavailable
 from receivers.settings import ReceiverSettings, load_receiver_settings
@@ -53,9 +54,10 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
         db, "flask_secret_key"
     )
     app.config["MAX_CONTENT_LENGTH"] = receiver_settings.max_body_bytes
+    token = _operator_token(bootstrap_settings, db)
 
-    receivers.init_app(app, receiver_settings, db, migrations)
-    bootstrap.init_app(app, bootstrap_settings, db)
+    receivers.init_app(app, receiver_settings, db, migrations, token)
+    bootstrap.init_app(app, bootstrap_settings, db, token)
     return app
 
 
@@ -76,6 +78,20 @@ def _load_settings(
     if problems or receiver_settings is None or bootstrap_settings is None:
         raise ConfigurationError(problems)
     return receiver_settings, bootstrap_settings
+
+
+def _operator_token(settings: BootstrapSettings, db: Database) -> OperatorToken:
+    """ONBOARDING_TOKEN, or the one generated once and shared by every worker and instance."""
+    if settings.onboarding_token:
+        return OperatorToken(settings.onboarding_token)
+    fresh = secrets.token_urlsafe(32)
+    try:
+        value = db.stored_value("onboarding_token", lambda: fresh)
+    except StorageUnavailable as exc:
+        raise ConfigurationError(
+            [f"ONBOARDING_TOKEN is not set and cannot be generated and stored: {exc}"]
+        ) from exc
+    return OperatorToken(value, generated_now=value == fresh)
 
 
 def _stored_or_ephemeral(db: Database, name: str) -> str:

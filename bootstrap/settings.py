@@ -40,6 +40,8 @@ class BootstrapSettings:
     onboarding_token: str | None
     flask_secret_key: str | None
     trusted_proxy_hops: int
+    # Sandbox mode only: where this process serves itself on loopback (set by the sandbox).
+    local_url: str | None = None
 
     def __repr__(self) -> str:
         # Keys and tokens stay out of every repr, log line and error message.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from receivers.access import OperatorToken, TokenGuard
 from receivers.db import Database, Migration
 from receivers.settings import ReceiverSettings
 
@@ -20,6 +21,7 @@ class ReceiverServices:
     settings: ReceiverSettings
     db: Database
     migrations: Sequence[Migration]
+    guard: TokenGuard
 
 
 def services(app: Flask) -> ReceiverServices:
@@ -29,11 +31,17 @@ def services(app: Flask) -> ReceiverServices:
 
 
 def init_app(
-    app: Flask, settings: ReceiverSettings, db: Database, migrations: Sequence[Migration]
+    app: Flask,
+    settings: ReceiverSettings,
+    db: Database,
+    migrations: Sequence[Migration],
+    token: OperatorToken,
 ) -> None:
     """Register the receiver's routes and commands on `app`."""
     from receivers import cli, health
 
-    app.extensions["receivers"] = ReceiverServices(settings=settings, db=db, migrations=migrations)
+    app.extensions["receivers"] = ReceiverServices(
+        settings=settings, db=db, migrations=migrations, guard=TokenGuard(token)
+    )
     app.register_blueprint(health.blueprint)
     app.cli.add_command(cli.db_cli)
