@@ -1,0 +1,209 @@
+"""Reading the durable inbox: deliveries, newest parcel and integration state, rejections."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from receivers.db import Database
+from receivers.tables import (
+    integration_states,
+    parcel_states,
+    signature_rejections,
+    webhook_events,
+)
+
+# Synthetic deliveries the bootstrap sends itself; they prove reachability, not Sendcloud.
+PREFLIGHT_ACTION = "bootstrap_preflight"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One stored, correctly signed delivery."""
+
+    id: int
+    action: str
+    received_at: datetime
+    event_timestamp: int | None
+    outcome: str
+    key: str
+    integration_id: int | None
+    parcel_id: int | None
+    payload: Any
+
+
+@dataclass(frozen=True)
+class IntegrationState:
+    """The newest integration settings Sendcloud sent us (by event timestamp)."""
+
+    integration_id: int
+    event_timestamp: int
+    action: str
+    deleted: bool
+    webhook_url: str | None
+    webhook_active: bool | None
+    service_point_enabled: bool | None
+    service_point_carriers: tuple[str, ...]
+    event_id: int | None
+
+
+@dataclass(frozen=True)
+class ParcelState:
+    """The newest applied status of one parcel."""
+
+    parcel_id: int
+    event_timestamp: int
+    carrier_timestamp: int | None
+    status_id: int
+    status_message: str | None
+    tracking_number: str | None
+    event_id: int | None
+
+
+def decode_payload(body: bytes) -> Any:
+    """The parsed JSON of a stored body, or its text when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", errors="replace")
+
+
+_EVENT_COLUMNS = (
+    webhook_events.c.id,
+    webhook_events.c.action,
+    webhook_events.c.received_at,
+    webhook_events.c.event_timestamp,
+    webhook_events.c.outcome,
+    webhook_events.c.signing_key,
+    webhook_events.c.integration_id,
+    webhook_events.c.parcel_id,
+    webhook_events.c.body,
+)
+
+
+def _event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        id=row.id,
+        action=row.action,
+        received_at=row.received_at,
+        event_timestamp=row.event_timestamp,
+        outcome=row.outcome,
+        key=row.signing_key,
+        integration_id=row.integration_id,
+        parcel_id=row.parcel_id,
+        payload=decode_payload(bytes(row.body)),
+    )
+
+
+class EventStore:
+    """Queries over the stored deliveries (SQLAlchemy Core; none of this is on the hot path)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def events_received_since(self, since: datetime) -> list[StoredEvent]:
+        """Deliveries received at or after `since`, oldest first, without bootstrap pre-flights."""
+        query = (
+            sa.select(*_EVENT_COLUMNS)
+            .where(webhook_events.c.received_at >= since)
+            .where(webhook_events.c.action != PREFLIGHT_ACTION)
+            .order_by(webhook_events.c.id)
+        )
+        with self.db.begin_read() as conn:
+            return [_event(row) for row in conn.execute(query)]
+
+    def recent(self, limit: int = 50, action: str | None = None) -> list[StoredEvent]:
+        """The newest `limit` deliveries, newest first, optionally of one action."""
+        query = sa.select(*_EVENT_COLUMNS).order_by(webhook_events.c.id.desc()).limit(limit)
+        if action:
+            query = query.where(webhook_events.c.action == action)
+        with self.db.begin_read() as conn:
+            return [_event(row) for row in conn.execute(query)]
+
+    def get(self, event_id: int) -> StoredEvent | None:
+        """One stored delivery by id."""
+        query = sa.select(*_EVENT_COLUMNS).where(webhook_events.c.id == event_id)
+        with self.db.begin_read() as conn:
+            row = conn.execute(query).first()
+        return _event(row) if row is not None else None
+
+    def raw_body(self, event_id: int) -> tuple[bytes, str] | None:
+        """The exact stored bytes of a delivery and its hash."""
+        query = sa.select(webhook_events.c.body, webhook_events.c.event_hash).where(
+            webhook_events.c.id == event_id
+        )
+        with self.db.begin_read() as conn:
+            row = conn.execute(query).first()
+        return (bytes(row.body), row.event_hash) if row is not None else None
+
+    def latest_integration_state(self, integration_id: int) -> IntegrationState | None:
+        """The newest integration settings received for `integration_id`, if any."""
+        s = integration_states
+        query = (
+            sa.select(s, webhook_events.c.id.label("event_id"))
+            .outerjoin(webhook_events, webhook_events.c.event_hash == s.c.event_hash)
+            .where(s.c.integration_id == integration_id)
+        )
+        with self.db.begin_read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return IntegrationState(
+            integration_id=row.integration_id,
+            event_timestamp=row.event_timestamp,
+            action=row.action,
+            deleted=bool(row.deleted),
+            webhook_url=row.webhook_url,
+            webhook_active=None if row.webhook_active is None else bool(row.webhook_active),
+            service_point_enabled=(
+                None if row.service_point_enabled is None else bool(row.service_point_enabled)
+            ),
+            service_point_carriers=tuple(json.loads(row.service_point_carriers)),
+            event_id=row.event_id,
+        )
+
+    def parcel_state(self, parcel_id: int) -> ParcelState | None:
+        """The newest applied status of `parcel_id`, if any."""
+        s = parcel_states
+        query = (
+            sa.select(s, webhook_events.c.id.label("event_id"))
+            .outerjoin(webhook_events, webhook_events.c.event_hash == s.c.event_hash)
+            .where(s.c.parcel_id == parcel_id)
+        )
+        with self.db.begin_read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return ParcelState(
+            parcel_id=row.parcel_id,
+            event_timestamp=row.event_timestamp,
+            carrier_timestamp=row.carrier_timestamp,
+            status_id=row.status_id,
+            status_message=row.status_message,
+            tracking_number=row.tracking_number,
+            event_id=row.event_id,
+        )
+
+    def count_rejection(self, cause: str) -> None:
+        """Add one refused delivery to the shared counter of `cause`."""
+        now = datetime.now(UTC)
+        insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        # An atomic increment, safe across workers and instances.
+        upsert = insert(signature_rejections).values(cause=cause, count=1, last_seen_at=now)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[signature_rejections.c.cause],
+            set_={"count": signature_rejections.c.count + 1, "last_seen_at": now},
+        )
+        with self.db.begin_write() as conn:
+            conn.execute(upsert)
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Refused deliveries so far, by cause."""
+        query = sa.select(signature_rejections.c.cause, signature_rejections.c.count)
+        with self.db.begin_read() as conn:
+            return {str(cause): int(count) for cause, count in conn.execute(query)}

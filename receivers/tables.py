@@ -1,0 +1,106 @@
+"""The receiver's tables (SQLAlchemy Core) and their versioned migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from receivers.db import Migration, create_tables
+
+metadata = sa.MetaData()
+
+# SQLite's AUTOINCREMENT only applies to INTEGER PRIMARY KEY; PostgreSQL gets BIGSERIAL.
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# How SQLAlchemy stores DATETIME on SQLite; the hot path writes this format itself.
+SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both PostgreSQL (timestamptz) and SQLite (text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Store UTC; SQLite keeps no offset, so store it naive there."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+# Every correctly signed delivery, byte for byte. `event_hash` (SHA-256 of the raw body)
+# is the de-duplication key: Sendcloud sends no event id and retries for hours.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("event_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("event_timestamp", sa.BigInteger, nullable=True),
+    sa.Column("integration_id", sa.BigInteger, nullable=True),
+    sa.Column("parcel_id", sa.BigInteger, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("signing_key", sa.String(16), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+
+# The newest applied status per parcel (see README: ordering and tie-break).
+parcel_states = sa.Table(
+    "parcel_states",
+    metadata,
+    sa.Column("parcel_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("event_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("carrier_timestamp", sa.BigInteger, nullable=True),
+    sa.Column("status_id", sa.BigInteger, nullable=False),
+    sa.Column("status_message", sa.Text, nullable=True),
+    sa.Column("tracking_number", sa.Text, nullable=True),
+    sa.Column("event_hash", sa.String(64), nullable=False),
+)
+
+# The newest integration settings Sendcloud told us about (drift detection).
+integration_states = sa.Table(
+    "integration_states",
+    metadata,
+    sa.Column("integration_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("event_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("webhook_url", sa.Text, nullable=True),
+    sa.Column("webhook_active", sa.Boolean, nullable=True),
+    sa.Column("service_point_enabled", sa.Boolean, nullable=True),
+    sa.Column("service_point_carriers", sa.Text, nullable=False),  # JSON list of codes
+    sa.Column("event_hash", sa.String(64), nullable=False),
+)
+
+# Refused deliveries by cause, shared by every worker and instance.
+signature_rejections = sa.Table(
+    "signature_rejections",
+    metadata,
+    sa.Column("cause", sa.String(40), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "receivers",
+        1,
+        create_tables(webhook_events, parcel_states, integration_states, signature_rejections),
+    ),
+)
