@@ -1,0 +1,101 @@
+"""What the operator asked for, from the page's form or the API's JSON body (no flask here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from bootstrap.settings import parse_carriers
+
+DEFAULT_WAIT_SECONDS = 60
+MAX_WAIT_SECONDS = 600
+NO_CARRIER = (
+    "Service points are on but no carrier is chosen: enter at least one carrier code "
+    "(e.g. postnl, dhl), or switch service points off."
+)
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """The service-point settings to apply and how long to wait for the round trip."""
+
+    service_point_enabled: bool
+    service_point_carriers: tuple[str, ...]
+    wait_seconds: int = DEFAULT_WAIT_SECONDS
+
+
+class InvalidInput(ValueError):
+    """The form or body cannot be applied; `problems` are plain-words sentences."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+def from_form(form: Mapping[str, str]) -> ApplyRequest:
+    """Read the page's form: a service-points checkbox and a comma-separated carrier list."""
+    enabled = form.get("service_point_enabled") in ("on", "true", "1")
+    carriers, problems = parse_carriers(form.get("service_point_carriers", ""))
+    if enabled and not carriers and not problems:
+        problems.append(NO_CARRIER)
+    if problems:
+        raise InvalidInput(problems)
+    return ApplyRequest(enabled, carriers)
+
+
+class _Carriers(fields.Field[tuple[str, ...]]):
+    """A list of carrier codes, or one comma-separated string of them."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = ",".join(value)
+        if not isinstance(value, str):
+            raise ValidationError('must be a list of carrier codes, e.g. ["postnl", "dhl"]')
+        carriers, problems = parse_carriers(value)
+        if problems:
+            raise ValidationError(problems)
+        return carriers
+
+
+class _ApplySchema(Schema):
+    service_point_enabled = fields.Bool()
+    service_point_carriers = _Carriers()
+    wait_seconds = fields.Int(validate=validate.Range(min=1, max=MAX_WAIT_SECONDS))
+
+
+def from_json(body: Any, defaults: ApplyRequest) -> ApplyRequest:
+    """Read the API's optional JSON body; absent fields keep the configured `defaults`."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidInput(["the body must be a JSON object"])
+    try:
+        loaded: dict[str, Any] = _ApplySchema().load(body)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [f"{name}: {' '.join(map(str, _flat(msgs)))}" for name, msgs in _messages(exc)]
+        ) from exc
+    request = ApplyRequest(
+        service_point_enabled=loaded.get("service_point_enabled", defaults.service_point_enabled),
+        service_point_carriers=loaded.get(
+            "service_point_carriers", defaults.service_point_carriers
+        ),
+        wait_seconds=loaded.get("wait_seconds", defaults.wait_seconds),
+    )
+    if request.service_point_enabled and not request.service_point_carriers:
+        raise InvalidInput([NO_CARRIER])
+    return request
+
+
+def _messages(exc: ValidationError) -> list[tuple[str, Any]]:
+    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
+    return [(str(name), msgs) for name, msgs in messages.items()]
+
+
+def _flat(messages: Any) -> list[Any]:
+    if isinstance(messages, list):
+        return [item for message in messages for item in _flat(message)]
+    return [messages]
