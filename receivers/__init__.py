@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -9,13 +10,17 @@ from flask import Flask
 
 from receivers.access import OperatorToken, TokenGuard
 from receivers.db import Database, Migration
+from receivers.handling import Receiver
+from receivers.inbox import Inbox
 from receivers.settings import ReceiverSettings
+from receivers.signature import SigningKeys
 from receivers.store import EventStore, StoredEvent
 from receivers.tables import MIGRATIONS
 
 __all__ = ["MIGRATIONS", "ReceiverServices", "init_app", "services"]
 
 Listener = Callable[[StoredEvent], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class ReceiverServices:
     migrations: Sequence[Migration]
     guard: TokenGuard
     store: EventStore
+    receiver: Receiver
     # Called in the request thread right after a NEW verified delivery is committed;
     # they must be quick, and their exceptions are logged and swallowed.
     listeners: list[Listener] = field(default_factory=list)
@@ -46,14 +52,29 @@ def init_app(
     token: OperatorToken,
 ) -> None:
     """Register the receiver's routes and commands on `app`."""
-    from receivers import cli, health
+    from receivers import api, cli, health, views
 
+    store = EventStore(db)
+    inbox = Inbox(db)
+    listeners: list[Listener] = []
+    keys = SigningKeys(settings.webhook_secret, settings.webhook_secret_previous)
+    if not keys.current:
+        log.error(
+            "webhook_secret_missing: no SENDCLOUD_WEBHOOK_SECRET or SENDCLOUD_SECRET_KEY, "
+            "so every webhook delivery will be refused with 401 (cannot verify)"
+        )
     app.extensions["receivers"] = ReceiverServices(
         settings=settings,
         db=db,
         migrations=migrations,
         guard=TokenGuard(token),
-        store=EventStore(db),
+        store=store,
+        receiver=Receiver(keys, inbox, store, listeners),
+        listeners=listeners,
     )
+    app.extensions.setdefault("on_shutdown", []).append(inbox.close)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(views.blueprint)
+    app.register_blueprint(api.blueprint)
     app.cli.add_command(cli.db_cli)
+    app.cli.add_command(cli.events_command)

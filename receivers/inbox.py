@@ -1,0 +1,225 @@
+"""The hot path: store a verified delivery durably, de-duplicated and ordered, in one round trip."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from receivers import inbox_sql as q
+from receivers.db import Database
+from receivers.errors import StorageUnavailable
+from receivers.schemas import Classified
+from receivers.tables import SQLITE_DATETIME_FORMAT
+
+log = logging.getLogger(__name__)
+
+# Idle connections kept per process: a sync worker needs one; threaded servers a few more.
+_MAX_IDLE = 4
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery, ready to store."""
+
+    event_hash: str
+    body: bytes
+    received_at: datetime
+    key: str
+    classified: Classified
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A newly stored delivery (duplicates are not recorded again)."""
+
+    id: int
+    outcome: str
+
+
+def _params(event_hash: str, c: Classified) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "event_hash": event_hash,
+        "action": c.action,
+        "event_timestamp": c.event_timestamp,
+        "parcel_id": c.parcel_id,
+        "integration_id": c.integration_id,
+    }
+    if c.parcel is not None:
+        params.update(
+            status_id=c.parcel.status_id,
+            status_message=c.parcel.status_message,
+            tracking_number=c.parcel.tracking_number,
+            carrier_timestamp=c.parcel.carrier_timestamp,
+        )
+    if c.integration is not None:
+        i = c.integration
+        params.update(
+            deleted=i.deleted,
+            webhook_url=i.webhook_url,
+            webhook_active=i.webhook_active,
+            service_point_enabled=i.service_point_enabled,
+            service_point_carriers=json.dumps(list(i.service_point_carriers)),
+        )
+    return params
+
+
+def _kind(c: Classified) -> str | None:
+    if c.parcel is not None:
+        return "parcel"
+    if c.integration is not None:
+        return "integration"
+    return None
+
+
+def _plain_outcome(c: Classified) -> str:
+    return "applied" if c.recognised else "unrecognised"
+
+
+class Inbox:
+    """Writes deliveries on driver connections held by this process (no pool on the hot path)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sqlite = db.is_sqlite
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        if self._sqlite:
+            self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        else:
+            import psycopg
+
+            self._errors = (psycopg.Error,)
+            self._pg_sql = {kind: q.pg_insert_with_state(kind) for kind in (None, *q.UPSERT)}
+
+    def record(self, delivery: Delivery) -> Recorded | None:
+        """Store `delivery` and apply it if newest; None when it was already stored."""
+        c = delivery.classified
+        params = _params(delivery.event_hash, c)
+        params.update(signing_key=delivery.key, body=delivery.body, outcome=_plain_outcome(c))
+        if self._sqlite:
+            params["received_at"] = delivery.received_at.strftime(SQLITE_DATETIME_FORMAT)
+            found: Recorded | None = self._run(self._record_sqlite, _kind(c), params)
+            return found
+        params["received_at"] = delivery.received_at
+        recorded: Recorded | None = self._run(self._record_pg, _kind(c), params)
+        return recorded
+
+    def reapply(self, event_id: int, event_hash: str, c: Classified) -> str:
+        """Re-run the state update of a stored delivery; returns its (new) outcome."""
+        params = _params(event_hash, c)
+        params.update(id=event_id, outcome=_plain_outcome(c))
+        return str(self._run(self._reapply, _kind(c), params))
+
+    def close(self) -> None:
+        """Close every idle connection (app shutdown)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for proxy in idle:
+            proxy.invalidate()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _record_sqlite(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
+        # One short IMMEDIATE transaction: the write lock is taken up front and held only
+        # for these few statements; the commit is the single fsync (synchronous=FULL).
+        with _sqlite_transaction(conn):
+            cur = conn.execute(q.INSERT_EVENT.format(outcome=":outcome"), p)
+            if cur.rowcount != 1:
+                return None
+            event_id = int(cur.lastrowid)
+            outcome = p["outcome"]
+            if kind is not None and conn.execute(q.UPSERT[kind], p).rowcount != 1:
+                outcome = "stale"
+                conn.execute(q.MARK_OUTCOME, {"outcome": outcome, "id": event_id})
+        return Recorded(event_id, outcome)
+
+    def _record_pg(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
+        # Autocommit: this single statement is its own durable transaction.
+        row = conn.execute(self._pg_sql[kind], p).fetchone()
+        return Recorded(int(row[0]), str(row[1])) if row is not None else None
+
+    def _reapply(self, conn: Any, kind: str | None, p: dict[str, Any]) -> str:
+        if self._sqlite:
+            with _sqlite_transaction(conn):
+                return self._reapply_in(conn, kind, p, q.STATE_HASH, q.UPDATE_CLASSIFICATION)
+        with conn.transaction():
+            return self._reapply_in(
+                conn,
+                kind,
+                p,
+                {k: q.pg(v) for k, v in q.STATE_HASH.items()},
+                q.pg(q.UPDATE_CLASSIFICATION),
+            )
+
+    def _reapply_in(
+        self, conn: Any, kind: str | None, p: dict[str, Any], state_hash: dict[str, str], up: str
+    ) -> str:
+        if kind is not None:
+            conn.execute(q.UPSERT[kind] if self._sqlite else q.pg(q.UPSERT[kind]), p)
+            current = conn.execute(state_hash[kind], p).fetchone()
+            # Applied = this delivery IS the newest state now (possibly since long ago).
+            p["outcome"] = "applied" if current and current[0] == p["event_hash"] else "stale"
+        conn.execute(up, p)
+        return str(p["outcome"])
+
+    def _run(self, work: Any, kind: str | None, params: dict[str, Any]) -> Any:
+        # A held connection may have died while idle (database restart): the statements
+        # are idempotent (unique event hash), so one retry on a fresh connection is safe.
+        for attempt in (1, 2):
+            proxy = self._checkout()
+            try:
+                result = work(proxy.driver_connection, kind, params)
+            except self._errors as exc:
+                proxy.invalidate()
+                if attempt == 2:
+                    raise StorageUnavailable(
+                        f"the database is unavailable ({type(exc).__name__})"
+                    ) from exc
+                log.warning("inbox_connection_retry error=%s", type(exc).__name__)
+                continue
+            self._checkin(proxy)
+            return result
+        raise AssertionError("unreachable")
+
+    def _checkout(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            proxy = self.db.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
+        if not self._sqlite:
+            # Each statement commits by itself: one round trip per event.
+            driver: Any = proxy.driver_connection
+            driver.autocommit = True
+        return proxy
+
+    def _checkin(self, proxy: Any) -> None:
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE:
+                self._idle.append(proxy)
+                return
+        proxy.invalidate()
+
+
+@contextmanager
+def _sqlite_transaction(conn: Any) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        # The connection may be broken already; the original error is the one to report.
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
