@@ -12,6 +12,8 @@ from flask import Flask
 
 import bootstrap
 import receivers
+from bootstrap import sandbox
+from bootstrap.sandbox.cli import sandbox_cli
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
 from receivers.db import CORE_MIGRATIONS, Database
@@ -35,7 +37,12 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
     # Callables that stop background threads and close pools, last registered first
     # (tests and embedding code call them; gunicorn simply ends the process).
     app.extensions["on_shutdown"] = [db.dispose]
-    migrations = [*CORE_MIGRATIONS, *receivers.MIGRATIONS, *bootstrap.MIGRATIONS]
+    migrations = [
+        *CORE_MIGRATIONS,
+        *receivers.MIGRATIONS,
+        *bootstrap.MIGRATIONS,
+        *sandbox.MIGRATIONS,
+    ]
     try:
         db.upgrade(migrations)
     except StorageUnavailable as exc:
@@ -45,9 +52,7 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
         log.error("database_unavailable_at_start error=%s", exc)
 
     if bootstrap_settings.sandbox:
-        from bootstrap import sandbox
-
-        bootstrap_settings = sandbox.init_app(app, bootstrap_settings, db)
+        bootstrap_settings = sandbox.init_app(app, bootstrap_settings, db, environ)
         receiver_settings = sandbox.receiver_settings_for(receiver_settings, bootstrap_settings)
 
     app.config["SECRET_KEY"] = bootstrap_settings.flask_secret_key or _stored_or_ephemeral(
@@ -58,6 +63,8 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
 
     receivers.init_app(app, receiver_settings, db, migrations, token)
     bootstrap.init_app(app, bootstrap_settings, db, token)
+    # Always registered: outside sandbox mode it explains that it is not available.
+    app.cli.add_command(sandbox_cli)
     return app
 
 

@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+pytest_plugins = ["tests.sandbox_fixture"]
+
 
 def _pg_reachable() -> str | None:
     try:

@@ -1,0 +1,88 @@
+"""Who is calling the sandbox: API keys (HTTP Basic / OAuth2 client) and issued access tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bootstrap.sandbox.clock import now_ms
+from bootstrap.sandbox.tables import clients, integrations, tokens
+from receivers.db import Database
+
+
+@dataclass(frozen=True)
+class Client:
+    """An authenticated caller: its public key (the OAuth2 client id) and its integration."""
+
+    public_key: str
+    integration_id: int
+    scope: str = "api"
+
+
+@dataclass(frozen=True, repr=False)
+class IssuedToken:
+    """A fresh access token; only its hash is stored."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_keys(db: Database, public_key: str, secret_key: str) -> Client | None:
+    """The client whose keys these are, or None (constant-time secret comparison)."""
+    with db.begin_read() as conn:
+        row = conn.execute(sa.select(clients).where(clients.c.public_key == public_key)).first()
+    if row is None:
+        # Compare anyway so unknown and wrong keys take the same time.
+        hmac.compare_digest(secret_key.encode(), b"x" * 32)
+        return None
+    if not hmac.compare_digest(secret_key.encode(), str(row.secret_key).encode()):
+        return None
+    return Client(public_key=row.public_key, integration_id=row.integration_id)
+
+
+def basic_allowed(db: Database, client: Client) -> bool:
+    """False once the integration has "Use OAuth2 authentication" ticked."""
+    with db.begin_read() as conn:
+        flag = conn.execute(
+            sa.select(integrations.c.oauth2_only).where(integrations.c.id == client.integration_id)
+        ).scalar_one_or_none()
+    return not flag
+
+
+def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> IssuedToken:
+    """Store (the hash of) a new Hydra-style access token valid for `lifetime` seconds."""
+    token = "ory_at_" + secrets.token_urlsafe(32) + "." + secrets.token_urlsafe(16)
+    now = now_ms()
+    with db.begin_write() as conn:
+        conn.execute(tokens.delete().where(tokens.c.expires_ms < now))
+        conn.execute(
+            tokens.insert().values(
+                token_hash=_hash(token),
+                public_key=client.public_key,
+                scope=scope,
+                expires_ms=now + lifetime * 1000,
+            )
+        )
+    return IssuedToken(access_token=token, expires_in=lifetime, scope=scope)
+
+
+def check_token(db: Database, token: str) -> Client | None:
+    """The client an unexpired access token belongs to, or None."""
+    with db.begin_read() as conn:
+        row = conn.execute(
+            sa.select(tokens.c.public_key, tokens.c.scope, clients.c.integration_id)
+            .join(clients, clients.c.public_key == tokens.c.public_key)
+            .where(tokens.c.token_hash == _hash(token), tokens.c.expires_ms > now_ms())
+        ).first()
+    if row is None:
+        return None
+    return Client(public_key=row.public_key, integration_id=row.integration_id, scope=row.scope)

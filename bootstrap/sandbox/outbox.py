@@ -1,0 +1,214 @@
+"""The webhook outbox: signed bodies queued in the database, claimed by one worker at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from bootstrap.sandbox.clock import now_ms
+from bootstrap.sandbox.tables import clients, deliveries, outbox
+from receivers.db import Database
+
+# Sendcloud: 10 retries, the first after 5 minutes, doubling, at most 1 hour apart.
+MAX_RETRIES = 10
+FIRST_RETRY_S = 300
+MAX_RETRY_S = 3600
+# A claimed delivery whose worker died is handed out again after this long.
+LEASE_MS = 60_000
+
+
+@dataclass(frozen=True, repr=False)
+class Claimed:
+    """One outbox row this worker may deliver now."""
+
+    id: int
+    action: str
+    url: str
+    body: str
+    signature: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One POST the sandbox made (or dropped): what, where, and how it went."""
+
+    id: int
+    outbox_id: int
+    at_ms: int
+    action: str
+    url: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    state: str  # the outbox row's state now: pending, delivered, failed, dropped
+
+    @property
+    def ok(self) -> bool:
+        """True when the receiver answered 2xx."""
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict for the control API and the CLI."""
+        return {**self.__dict__, "ok": self.ok}
+
+
+def serialise(payload: Any) -> str:
+    """Python's json.dumps defaults: ", " and ": " separators, non-ASCII as \\uXXXX."""
+    return json.dumps(payload)
+
+
+def sign(body: bytes, key: str) -> str:
+    """Sendcloud-Signature: hex HMAC-SHA256 of the exact body bytes."""
+    return hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def secret_for(conn: Connection, integration_id: int) -> str | None:
+    """The secret key webhooks of this integration are signed with."""
+    found = conn.execute(
+        sa.select(clients.c.secret_key).where(clients.c.integration_id == integration_id)
+    ).first()
+    return None if found is None else str(found.secret_key)
+
+
+def enqueue(conn: Connection, action: str, url: str, payload: Any, key: str) -> int:
+    """Queue one signed webhook inside the caller's transaction; return its outbox id."""
+    body = serialise(payload)
+    now = now_ms()
+    result = conn.execute(
+        outbox.insert()
+        .values(
+            action=action,
+            url=url,
+            body=body,
+            signature=sign(body.encode("utf-8"), key),
+            state="pending",
+            attempts=0,
+            due_ms=now,
+            claimed_until_ms=0,
+            created_ms=now,
+        )
+        .returning(outbox.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def claim(db: Database, outbox_id: int | None = None) -> Claimed | None:
+    """Take one due row (or the given one) for delivery; None if there is none free."""
+    now = now_ms()
+    with db.begin_write() as conn:
+        query = sa.select(outbox).where(
+            sa.or_(
+                sa.and_(outbox.c.state == "pending", outbox.c.due_ms <= now),
+                sa.and_(outbox.c.state == "delivering", outbox.c.claimed_until_ms < now),
+            )
+        )
+        if outbox_id is not None:
+            query = query.where(outbox.c.id == outbox_id)
+        row = conn.execute(query.order_by(outbox.c.due_ms, outbox.c.id).limit(1)).first()
+        if row is None:
+            return None
+        # Conditional update: under PostgreSQL another worker may have taken it meanwhile.
+        taken = conn.execute(
+            outbox.update()
+            .where(outbox.c.id == row.id, outbox.c.state == row.state)
+            .where(outbox.c.claimed_until_ms == row.claimed_until_ms)
+            .values(state="delivering", claimed_until_ms=now + LEASE_MS)
+        ).rowcount
+    if not taken:
+        return None
+    return Claimed(row.id, row.action, row.url, row.body, row.signature, row.attempts)
+
+
+def retry_delay_s(retry: int, scale: float) -> float:
+    """Seconds before retry number `retry` (1-based), Sendcloud's schedule times `scale`."""
+    return float(min(FIRST_RETRY_S * 2 ** (retry - 1), MAX_RETRY_S)) * scale
+
+
+def finish(
+    db: Database,
+    item: Claimed,
+    status_code: int | None,
+    error: str | None,
+    scale: float,
+    dropped: bool = False,
+) -> DeliveryAttempt:
+    """Record one attempt and decide: delivered, retry later, or give up after 10 retries."""
+    now = now_ms()
+    attempt = item.attempts + 1
+    ok = status_code is not None and 200 <= status_code < 300
+    values: dict[str, Any] = {"attempts": attempt, "claimed_until_ms": 0}
+    if ok:
+        values["state"] = "delivered"
+    elif dropped:
+        values["state"] = "dropped"
+    elif attempt > MAX_RETRIES:
+        values["state"] = "failed"
+    else:
+        values["state"] = "pending"
+        values["due_ms"] = now + int(retry_delay_s(attempt, scale) * 1000)
+    with db.begin_write() as conn:
+        conn.execute(outbox.update().where(outbox.c.id == item.id).values(**values))
+        result = conn.execute(
+            deliveries.insert()
+            .values(
+                outbox_id=item.id,
+                at_ms=now,
+                action=item.action,
+                url=item.url,
+                attempt=attempt,
+                status_code=status_code,
+                error=error,
+            )
+            .returning(deliveries.c.id)
+        )
+        attempt_id = int(result.scalar_one())
+    return DeliveryAttempt(
+        id=attempt_id,
+        outbox_id=item.id,
+        at_ms=now,
+        action=item.action,
+        url=item.url,
+        attempt=attempt,
+        status_code=status_code,
+        error=error,
+        state=str(values["state"]),
+    )
+
+
+def attempts(db: Database) -> list[DeliveryAttempt]:
+    """Every delivery attempt so far, oldest first."""
+    with db.begin_read() as conn:
+        rows = conn.execute(
+            sa.select(deliveries, outbox.c.state)
+            .join(outbox, outbox.c.id == deliveries.c.outbox_id)
+            .order_by(deliveries.c.id)
+        ).all()
+    return [
+        DeliveryAttempt(
+            id=r.id,
+            outbox_id=r.outbox_id,
+            at_ms=r.at_ms,
+            action=r.action,
+            url=r.url,
+            attempt=r.attempt,
+            status_code=r.status_code,
+            error=r.error,
+            state=r.state,
+        )
+        for r in rows
+    ]
+
+
+def next_due_ms(db: Database) -> int | None:
+    """When the earliest pending row is due, or None when nothing waits."""
+    with db.begin_read() as conn:
+        return conn.execute(
+            sa.select(sa.func.min(outbox.c.due_ms)).where(outbox.c.state == "pending")
+        ).scalar_one_or_none()

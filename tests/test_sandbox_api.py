@@ -1,0 +1,397 @@
+"""The sandbox answers like Sendcloud: OAuth2 token endpoint and API v2 integrations, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+
+from tests.sandbox_fixture import SendcloudSandbox
+
+T = 5  # seconds: every request in these tests has a timeout
+
+
+def _token(sc: SendcloudSandbox, **form: str) -> requests.Response:
+    data = {"grant_type": "client_credentials", "scope": "api", **form}
+    return requests.post(sc.token_url, auth=(sc.public_key, sc.secret_key), data=data, timeout=T)
+
+
+def _bearer(sc: SendcloudSandbox) -> dict[str, str]:
+    return {"Authorization": "Bearer " + _token(sc).json()["access_token"]}
+
+
+def _basic(sc: SendcloudSandbox) -> tuple[str, str]:
+    return (sc.public_key, sc.secret_key)
+
+
+def _error(response: requests.Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "request", "message"}
+    assert body["error"]["code"] == response.status_code
+    return body["error"]
+
+
+def test_token_by_http_basic_is_a_hydra_style_access_token(sendcloud: SendcloudSandbox) -> None:
+    response = _token(sendcloud)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["access_token"].startswith("ory_at_")
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "api"
+    assert body["token_type"] == "bearer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_token_by_form_fields_is_accepted_and_logged_without_the_secret(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    response = requests.post(
+        sendcloud.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "scope": "api",
+            "client_id": sendcloud.public_key,
+            "client_secret": sendcloud.secret_key,
+        },
+        timeout=T,
+    )
+    assert response.status_code == 200
+    [logged] = sendcloud.requests("/oauth2/token")
+    assert logged.auth == "form"
+    assert logged.client_id == sendcloud.public_key
+    assert logged.form == {
+        "grant_type": "client_credentials",
+        "scope": "api",
+        "client_id": sendcloud.public_key,
+    }
+    assert sendcloud.secret_key not in json.dumps(logged.to_json())
+
+
+def test_token_with_a_wrong_secret_is_refused_as_invalid_client(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    response = requests.post(
+        sendcloud.token_url,
+        auth=(sendcloud.public_key, "not-the-secret"),
+        data={"grant_type": "client_credentials", "scope": "api"},
+        timeout=T,
+    )
+    assert response.status_code == 401
+    body = response.json()
+    assert body["error"] == "invalid_client"
+    assert body["status_code"] == 401
+    assert body["error_description"]
+
+
+def test_token_without_client_authentication_is_refused(sendcloud: SendcloudSandbox) -> None:
+    response = requests.post(
+        sendcloud.token_url, data={"grant_type": "client_credentials"}, timeout=T
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+def test_token_with_a_bad_grant_or_scope_is_a_400_with_the_oauth2_error(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    wrong_grant = _token(sendcloud, grant_type="password")
+    assert wrong_grant.status_code == 400
+    assert wrong_grant.json()["error"] == "unsupported_grant_type"
+    assert wrong_grant.json()["status_code"] == 400
+    no_grant = requests.post(
+        sendcloud.token_url, auth=_basic(sendcloud), data={"scope": "api"}, timeout=T
+    )
+    assert no_grant.status_code == 400
+    assert no_grant.json()["error"] == "invalid_request"
+    wrong_scope = _token(sendcloud, scope="api admin")
+    assert wrong_scope.status_code == 400
+    assert wrong_scope.json()["error"] == "invalid_scope"
+
+
+def test_expired_token_is_refused_with_the_v2_401(sendcloud: SendcloudSandbox) -> None:
+    sendcloud.configure(token_lifetime=1)
+    token = _token(sendcloud).json()
+    assert token["expires_in"] == 1
+    headers = {"Authorization": "Bearer " + token["access_token"]}
+    url = f"{sendcloud.api_url}/integrations/1"
+    assert requests.get(url, headers=headers, timeout=T).status_code == 200
+    time.sleep(1.1)
+    expired = requests.get(url, headers=headers, timeout=T)
+    assert expired.status_code == 401
+    assert _error(expired)["message"] == "Invalid username/password."
+
+
+def test_token_without_the_api_scope_cannot_use_the_api(sendcloud: SendcloudSandbox) -> None:
+    response = requests.post(
+        sendcloud.token_url,
+        auth=_basic(sendcloud),
+        data={"grant_type": "client_credentials"},
+        timeout=T,
+    )
+    headers = {"Authorization": "Bearer " + response.json()["access_token"]}
+    forbidden = requests.get(f"{sendcloud.api_url}/integrations/1", headers=headers, timeout=T)
+    assert forbidden.status_code == 403
+
+
+def test_list_is_a_bare_array_of_integrations(sendcloud: SendcloudSandbox) -> None:
+    response = requests.get(
+        f"{sendcloud.api_url}/integrations", headers=_bearer(sendcloud), timeout=T
+    )
+    assert response.status_code == 200
+    [only] = response.json()
+    assert only["id"] == 1
+    assert only["shop_name"] == "Sandbox Shop"
+
+
+def test_get_shows_the_seeded_integration_with_v2_fields_in_order(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    response = requests.get(
+        f"{sendcloud.api_url}/integrations/1", auth=_basic(sendcloud), timeout=T
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == [
+        "id",
+        "shop_name",
+        "shop_url",
+        "system",
+        "failing_since",
+        "last_fetch",
+        "last_updated_at",
+        "service_point_enabled",
+        "service_point_carriers",
+        "webhook_active",
+        "webhook_url",
+    ]
+    assert body["system"] == "api"
+    assert body["service_point_enabled"] is False
+    assert body["service_point_carriers"] == []
+    assert body["webhook_active"] is False
+    assert body["webhook_url"] is None
+    assert body["last_updated_at"].endswith("Z")
+
+
+def test_unknown_integration_is_404_with_sendclouds_text(sendcloud: SendcloudSandbox) -> None:
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        response = requests.request(
+            method,
+            f"{sendcloud.api_url}/integrations/99",
+            auth=_basic(sendcloud),
+            json={},
+            timeout=T,
+        )
+        assert response.status_code == 404, method
+        error = _error(response)
+        assert error["message"] == "No Integration matches the given query."
+        assert error["request"] == "api/v2/integrations/99"
+
+
+def test_bad_or_missing_credentials_get_the_v2_401(sendcloud: SendcloudSandbox) -> None:
+    url = f"{sendcloud.api_url}/integrations/1"
+    for kwargs in (
+        {"auth": (sendcloud.public_key, "wrong")},
+        {"auth": ("nobody", sendcloud.secret_key)},
+        {"headers": {"Authorization": "Bearer ory_at_made-up"}},
+    ):
+        response = requests.get(url, timeout=T, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert _error(response) == {
+            "code": 401,
+            "request": "api/v2/integrations/1",
+            "message": "Invalid username/password.",
+        }
+    missing = requests.get(url, timeout=T)
+    assert missing.status_code == 401
+    assert _error(missing)["message"] == "Authentication credentials were not provided."
+
+
+def test_patch_changes_only_the_sent_fields_and_answers_an_integration_update(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    before = sendcloud.integration()
+    assert before is not None
+    response = requests.patch(
+        f"{sendcloud.api_url}/integrations/1",
+        headers=_bearer(sendcloud),
+        json={"service_point_enabled": True, "service_point_carriers": ["postnl", "dhl"]},
+        timeout=T,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == [
+        "shop_name",
+        "shop_url",
+        "last_updated_at",
+        "service_point_enabled",
+        "service_point_carriers",
+        "webhook_active",
+        "webhook_url",
+    ]
+    assert body["service_point_carriers"] == ["postnl", "dhl"]
+    after = sendcloud.integration()
+    assert after is not None
+    assert after["service_point_enabled"] is True
+    assert after["webhook_url"] is None
+    assert after["shop_name"] == before["shop_name"]
+
+
+def test_patch_ignores_read_only_fields(sendcloud: SendcloudSandbox) -> None:
+    response = requests.patch(
+        f"{sendcloud.api_url}/integrations/1",
+        auth=_basic(sendcloud),
+        json={
+            "id": 77,
+            "system": "magento",
+            "shop_name": "Renamed",
+            "last_fetch": "2019-08-24T14:15:22Z",
+            "shop_url": "https://shop.example",
+        },
+        timeout=T,
+    )
+    assert response.status_code == 200
+    after = sendcloud.integration()
+    assert after is not None
+    assert (after["id"], after["system"], after["shop_name"], after["last_fetch"]) == (
+        1,
+        "api",
+        "Sandbox Shop",
+        None,
+    )
+    assert after["shop_url"] == "https://shop.example"
+
+
+def test_null_webhook_fields_get_the_documented_400(sendcloud: SendcloudSandbox) -> None:
+    response = requests.patch(
+        f"{sendcloud.api_url}/integrations/1",
+        auth=_basic(sendcloud),
+        json={"webhook_active": None, "webhook_url": None},
+        timeout=T,
+    )
+    assert response.status_code == 400
+    assert _error(response)["message"] == (
+        "{'settings': ['webhook_active: This field may not be null.', "
+        "'webhook_url: This field may not be null.']}"
+    )
+
+
+def test_service_points_without_a_carrier_are_refused_and_nothing_changes(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    before = sendcloud.integration()
+    response = requests.patch(
+        f"{sendcloud.api_url}/integrations/1",
+        auth=_basic(sendcloud),
+        json={"service_point_enabled": True, "service_point_carriers": []},
+        timeout=T,
+    )
+    assert response.status_code == 400
+    message = _error(response)["message"]
+    assert message.startswith("{'settings': ['service_point_carriers: ")
+    assert sendcloud.integration() == before
+
+
+def test_non_json_body_is_a_400_in_the_v2_envelope(sendcloud: SendcloudSandbox) -> None:
+    response = requests.patch(
+        f"{sendcloud.api_url}/integrations/1",
+        auth=_basic(sendcloud),
+        data="webhook_active=true",
+        headers={"Content-Type": "application/json"},
+        timeout=T,
+    )
+    assert response.status_code == 400
+    assert _error(response)["message"].startswith("JSON parse error")
+    not_an_object = requests.patch(
+        f"{sendcloud.api_url}/integrations/1", auth=_basic(sendcloud), json=[1], timeout=T
+    )
+    assert not_an_object.status_code == 400
+    assert "Expected a dictionary" in _error(not_an_object)["message"]
+
+
+def test_put_needs_every_writable_field(sendcloud: SendcloudSandbox) -> None:
+    url = f"{sendcloud.api_url}/integrations/1"
+    partial = requests.put(
+        url, auth=_basic(sendcloud), json={"service_point_enabled": False}, timeout=T
+    )
+    assert partial.status_code == 400
+    message = _error(partial)["message"]
+    for name in ("shop_url", "service_point_carriers", "webhook_active", "webhook_url"):
+        assert f"{name}: This field is required." in message
+    full = {
+        "shop_url": "https://shop.example",
+        "service_point_enabled": True,
+        "service_point_carriers": ["ups"],
+        "webhook_active": True,
+        "webhook_url": "https://shop.example/hooks",
+    }
+    response = requests.put(url, auth=_basic(sendcloud), json=full, timeout=T)
+    assert response.status_code == 200
+    assert {k: response.json()[k] for k in full} == full
+
+
+def test_delete_answers_204_and_the_integration_is_gone(sendcloud: SendcloudSandbox) -> None:
+    url = f"{sendcloud.api_url}/integrations/1"
+    response = requests.delete(url, auth=_basic(sendcloud), timeout=T)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert requests.get(url, auth=_basic(sendcloud), timeout=T).status_code == 404
+    assert sendcloud.integration() is None
+
+
+def test_oauth2_only_integration_refuses_basic_but_takes_bearer(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    sendcloud.set_integration(oauth2_only=True)
+    url = f"{sendcloud.api_url}/integrations/1"
+    basic = requests.get(url, auth=_basic(sendcloud), timeout=T)
+    assert basic.status_code == 401
+    assert _error(basic)["message"] == "Invalid username/password."
+    assert requests.get(url, headers=_bearer(sendcloud), timeout=T).status_code == 200
+
+
+def test_unsupported_method_is_405(sendcloud: SendcloudSandbox) -> None:
+    response = requests.post(
+        f"{sendcloud.api_url}/integrations", auth=_basic(sendcloud), json={}, timeout=T
+    )
+    assert response.status_code == 405
+    assert _error(response)["message"] == 'Method "POST" not allowed.'
+
+
+def test_trailing_slash_spelling_works_too(sendcloud: SendcloudSandbox) -> None:
+    for path in ("/integrations/", "/integrations/1/"):
+        response = requests.get(sendcloud.api_url + path, auth=_basic(sendcloud), timeout=T)
+        assert response.status_code == 200, path
+
+
+def test_request_log_records_what_was_asked_but_no_secret(sendcloud: SendcloudSandbox) -> None:
+    headers = _bearer(sendcloud)
+    token = headers["Authorization"].split()[1]
+    requests.patch(
+        f"{sendcloud.api_url}/integrations/1",
+        headers=headers,
+        json={"shop_url": "https://shop.example"},
+        timeout=T,
+    )
+    requests.get(f"{sendcloud.api_url}/integrations/1", auth=_basic(sendcloud), timeout=T)
+    token_call, patch, get = sendcloud.requests()
+    assert (token_call.method, token_call.path, token_call.auth) == (
+        "POST",
+        "/oauth2/token",
+        "basic",
+    )
+    assert (patch.method, patch.path, patch.auth, patch.status) == (
+        "PATCH",
+        "/api/v2/integrations/1",
+        "bearer",
+        200,
+    )
+    assert patch.client_id == sendcloud.public_key
+    assert patch.body == {"shop_url": "https://shop.example"}
+    assert (get.method, get.auth, get.body) == ("GET", "basic", None)
+    dumped = json.dumps([r.to_json() for r in sendcloud.requests()])
+    assert sendcloud.secret_key not in dumped
+    assert token not in dumped
