@@ -7,8 +7,9 @@ Point the product at it with `sendcloud.env()`; assert on what it received with
 from __future__ import annotations
 
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,59 @@ class SendcloudSandbox:
         self.sandbox.worker.stop()
         self._server.stop()
         self.db.dispose()
+
+
+class CapturedWebhook:
+    """One POST the catcher received: the raw body bytes and the headers."""
+
+    def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+        self.body = body
+        self.headers = headers
+
+
+class WebhookCatcher:
+    """A tiny loopback receiver that keeps every POST; answers `statuses` in turn, then 200."""
+
+    def __init__(self) -> None:
+        self.received: list[CapturedWebhook] = []
+        self.statuses: list[int] = []
+        self._lock = threading.Lock()
+        self._server = LoopbackServer(self._wsgi)
+        self.url = self._server.url + "/hook"
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
+        with self._lock:
+            self.received.append(CapturedWebhook(body, headers))
+            status = self.statuses.pop(0) if self.statuses else 200
+        start_response(f"{status} X", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[CapturedWebhook]:
+        """Wait until `count` POSTs arrived; return them all."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.received)
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self._server.stop()
+
+
+@pytest.fixture
+def webhook_catcher() -> Iterator[WebhookCatcher]:
+    """A loopback receiver that records every webhook POSTed to `.url`."""
+    catcher = WebhookCatcher()
+    yield catcher
+    catcher.stop()
 
 
 @pytest.fixture
