@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 FIELD_LABELS = {
@@ -27,6 +28,27 @@ STATE_LABELS = {
     "drifted": "Drifted",
     "deleted": "Integration deleted",
 }
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp from the JSON state as the page shows it (UTC, to the second)."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        return iso
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def state_label(attempt: Mapping[str, Any]) -> str:
+    """The words for an attempt's state; a finished undo reads "Restored"."""
+    if attempt.get("kind") == "undo" and attempt["state"] == "verified":
+        return "Restored"
+    state = str(attempt["state"])
+    return STATE_LABELS.get(state, state)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,50 @@
+"""The onboarding URL: the operator's page, its JSON API, and how the operator finds the URL."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from bootstrap.onboarding import api, views
+from bootstrap.onboarding.addresses import known_base, onboarding_url
+from bootstrap.onboarding.cli import onboarding_url_command
+from bootstrap.onboarding.context import OnboardingContext
+from bootstrap.settings import BootstrapSettings
+from receivers.access import OperatorToken
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask, settings: BootstrapSettings, token: OperatorToken) -> None:
+    """Register the onboarding page, its API and command; trust the configured proxies."""
+    app.extensions["onboarding"] = OnboardingContext(settings=settings, token=token)
+    if settings.trusted_proxy_hops:
+        # Heroku's router (and most proxies) say the original scheme and host in
+        # X-Forwarded-*; only the configured number of hops is believed, so a client
+        # talking to us directly cannot choose the webhook URL we register.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
+    # The CSRF token lives in the signed session cookie; Lax keeps it off cross-site POSTs.
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.register_blueprint(views.blueprint)
+    app.register_blueprint(api.blueprint)
+    app.cli.add_command(onboarding_url_command)
+    log_onboarding_url(settings, token)
+
+
+def log_onboarding_url(settings: BootstrapSettings, token: OperatorToken) -> None:
+    """Log the full onboarding URL only in sandbox mode or right after the token was made."""
+    if not (settings.sandbox or token.generated_now):
+        # Production logs go to third parties; a capability URL does not belong there.
+        log.info("onboarding_url_available how='flask --app app onboarding-url'")
+        return
+    base, note = known_base(settings, os.environ)
+    if base is None:
+        log.info("onboarding_url path=%s note=%r", onboarding_url("", token.value), note)
+        return
+    log.info("onboarding_url url=%s note=%r", onboarding_url(base, token.value), note)

@@ -1,0 +1,80 @@
+"""Who may use the onboarding routes: the onboarding token, checked in constant time, and CSRF."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flask import Response, current_app, g, jsonify, request, session
+from werkzeug.exceptions import NotFound
+
+from receivers import services as receiver_services
+from receivers.access import bearer_token
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+CSRF_SESSION_KEY = "onboarding_csrf"
+
+
+def token_accepted(presented: str | None) -> bool:
+    """True when `presented` is the onboarding token and this client is not locked out."""
+    guard = receiver_services(current_app).guard
+    client = request.remote_addr or "unknown"
+    if guard.locked_out(client):
+        # Refuse even the right token while locked out: otherwise guessing just goes on slower.
+        log.warning("onboarding_refused_locked_out client=%s", client)
+        return False
+    return guard.check(presented, client)
+
+
+def page_token_required(view: Callable[P, R]) -> Callable[P, R]:
+    """The page's routes take the token from the query string or the form; wrong token → 404."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        presented = request.values.get("token")
+        if not token_accepted(presented):
+            # A bare 404: nothing tells a stranger that an integration lives here.
+            raise NotFound()
+        g.onboarding_token = presented
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def api_token_required(view: Callable[P, R | Response]) -> Callable[P, R | Response]:
+    """The JSON API takes the token as `Authorization: Bearer …`; wrong token → 404."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        if not token_accepted(bearer_token(request.headers.get("Authorization"))):
+            response = jsonify(error="not found")
+            response.status_code = 404
+            return response
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def csrf_token() -> str:
+    """This browser session's CSRF token (created on first use, kept in the signed session)."""
+    value = session.get(CSRF_SESSION_KEY)
+    if not isinstance(value, str):
+        value = secrets.token_urlsafe(32)
+        session[CSRF_SESSION_KEY] = value
+    return value
+
+
+def csrf_valid(presented: str | None) -> bool:
+    """True when the form's CSRF token equals the one in this browser's session."""
+    expected = session.get(CSRF_SESSION_KEY)
+    if not isinstance(expected, str) or not presented:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))

@@ -1,0 +1,94 @@
+"""`GET/POST /api/onboarding`: the bootstrap's JSON state for scripts (Bearer onboarding token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+import bootstrap
+from bootstrap.errors import AttemptInProgress, BootstrapError, InvalidDesiredSettings
+from bootstrap.onboarding import inputs
+from bootstrap.onboarding.access import api_token_required
+from bootstrap.onboarding.context import context
+from bootstrap.onboarding.guidance import advice
+from bootstrap.onboarding.presentation import LIVE_STATES, planned_fields, planned_state
+from bootstrap.onboarding.views import default_request, request_base
+from bootstrap.plan import desired_for
+
+blueprint = Blueprint("onboarding_api", __name__)
+
+
+@blueprint.get("/api/onboarding")
+@api_token_required
+def state() -> Response:
+    """The latest attempt (re-checked against Sendcloud), or the planned change if none."""
+    bootstrapper = bootstrap.services(current_app).bootstrapper
+    try:
+        latest = bootstrapper.latest(refresh_live=True)
+        if latest is not None:
+            return _state_response(latest.to_json(), 200)
+        wanted = default_request()
+        plan = bootstrapper.plan(_desired(wanted))
+    except BootstrapError as exc:
+        return _error(exc)
+    planned = planned_fields(
+        plan.desired.webhook_url,
+        plan.desired.service_point_enabled,
+        plan.desired.service_point_carriers,
+    )
+    changed = [change.name for change in plan.changes]
+    return _state_response(planned_state(plan.integration_id, planned, changed), 200)
+
+
+@blueprint.post("/api/onboarding")
+@api_token_required
+def start() -> Response:
+    """Start an attempt; 202 while it waits for the webhook, 200 once it has ended."""
+    body = request.get_json(force=True, silent=True)
+    if body is None and request.get_data():
+        return _problem(400, "the body must be a JSON object (or empty)")
+    try:
+        wanted = inputs.from_json(body, default_request())
+    except inputs.InvalidInput as exc:
+        return _problem(400, str(exc), problems=list(exc.problems))
+    try:
+        started = bootstrap.services(current_app).bootstrapper.start(
+            _desired(wanted), wanted.wait_seconds
+        )
+    except BootstrapError as exc:
+        return _error(exc)
+    found = started.to_json()
+    return _state_response(found, 202 if found["state"] in LIVE_STATES else 200)
+
+
+def _desired(wanted: inputs.ApplyRequest) -> Any:
+    return desired_for(
+        request_base(),
+        context(current_app).settings,
+        carriers=wanted.service_point_carriers,
+        enabled=wanted.service_point_enabled,
+    )
+
+
+def _state_response(body: dict[str, Any], status: int) -> Response:
+    body["advice"] = advice(body["state"], body["steps"], body.get("hint"))
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(exc: BootstrapError) -> Response:
+    if isinstance(exc, InvalidDesiredSettings):
+        return _problem(400, str(exc), problems=list(exc.problems))
+    if isinstance(exc, AttemptInProgress):
+        return _problem(409, str(exc))
+    # Sendcloud could not be used: a gateway problem from the script's point of view.
+    return _problem(502, str(exc), hint=exc.hint)
+
+
+def _problem(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify(error=message, **{k: v for k, v in extra.items() if v is not None})
+    response.status_code = status
+    return response

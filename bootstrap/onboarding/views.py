@@ -1,0 +1,199 @@
+"""The onboarding page: preview the change, apply it, watch the round trip, undo it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+import bootstrap
+from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo
+from bootstrap.onboarding import inputs
+from bootstrap.onboarding.access import csrf_token, csrf_valid, page_token_required
+from bootstrap.onboarding.addresses import base_problem, webhook_base
+from bootstrap.onboarding.context import context
+from bootstrap.onboarding.guidance import advice
+from bootstrap.onboarding.presentation import (
+    LIVE_STATES,
+    PROBLEM_STATES,
+    STATE_LABELS,
+    diff_rows,
+    planned_fields,
+    state_label,
+    when,
+)
+from bootstrap.plan import desired_for
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("onboarding", __name__, template_folder="templates")
+STATIC = Path(__file__).parent / "static"
+
+
+def request_base() -> str:
+    """The webhook base for this request: PUBLIC_URL, else its scheme and host."""
+    return webhook_base(context(current_app).settings, request.url_root)
+
+
+def default_request() -> inputs.ApplyRequest:
+    """The service-point settings from the configuration."""
+    settings = context(current_app).settings
+    return inputs.ApplyRequest(settings.service_point_enabled, settings.service_point_carriers)
+
+
+@blueprint.get("/onboarding")
+@page_token_required
+def page() -> Response:
+    """Show the integration, the planned change and the latest attempt."""
+    return _render(default_request())
+
+
+@blueprint.post("/onboarding")
+@page_token_required
+def apply() -> Response:
+    """Start an attempt with the form's settings, then show its progress."""
+    if not csrf_valid(request.form.get("csrf_token")):
+        return _expired_form()
+    try:
+        wanted = inputs.from_form(request.form)
+    except inputs.InvalidInput as exc:
+        return _render(_form_echo(), problems=list(exc.problems), status=400)
+    try:
+        desired = desired_for(
+            request_base(),
+            context(current_app).settings,
+            carriers=wanted.service_point_carriers,
+            enabled=wanted.service_point_enabled,
+        )
+        bootstrap.services(current_app).bootstrapper.start(desired, wanted.wait_seconds)
+    except AttemptInProgress as exc:
+        return _render(wanted, problems=[str(exc)], status=409)
+    except BootstrapError as exc:
+        return _render(wanted, problems=[_with_hint(exc)], status=400)
+    return _back_to_page()
+
+
+@blueprint.post("/onboarding/undo")
+@page_token_required
+def undo() -> Response:
+    """Restore the settings recorded before the last change."""
+    if not csrf_valid(request.form.get("csrf_token")):
+        return _expired_form()
+    try:
+        bootstrap.services(current_app).bootstrapper.undo()
+    except NothingToUndo as exc:
+        return _render(default_request(), problems=[str(exc)], status=409)
+    except BootstrapError as exc:
+        return _render(default_request(), problems=[_with_hint(exc)], status=502)
+    return _back_to_page(notice="undone")
+
+
+def _render(
+    wanted: inputs.ApplyRequest, problems: list[str] | None = None, status: int = 200
+) -> Response:
+    found = context(current_app)
+    bootstrapper = bootstrap.services(current_app).bootstrapper
+    base = request_base()
+    plan = plan_error = attempt = attempt_error = None
+    try:
+        desired = desired_for(
+            base,
+            found.settings,
+            carriers=wanted.service_point_carriers,
+            enabled=wanted.service_point_enabled,
+        )
+        plan = bootstrapper.plan(desired)
+    except BootstrapError as exc:
+        plan_error = _with_hint(exc)
+    try:
+        latest = bootstrapper.latest(refresh_live=True)
+        attempt = latest.to_json() if latest is not None else None
+    except BootstrapError as exc:
+        attempt_error = _with_hint(exc)
+    rows = []
+    if plan is not None:
+        planned = planned_fields(
+            plan.desired.webhook_url,
+            plan.desired.service_point_enabled,
+            plan.desired.service_point_carriers,
+        )
+        rows = diff_rows(plan.current, planned, [change.name for change in plan.changes])
+    if attempt is not None:
+        attempt["advice"] = advice(attempt["state"], attempt["steps"], attempt.get("hint"))
+    nonce = secrets.token_urlsafe(16)
+    html = render_template(
+        "onboarding_page.html",
+        settings=found.settings,
+        token=g.onboarding_token,
+        csrf_token=csrf_token(),
+        nonce=nonce,
+        css=Markup(_asset("onboarding.css")),  # noqa: S704 (our own packaged file, not input)
+        js=Markup(_asset("onboarding.js")),  # noqa: S704 (our own packaged file, not input)
+        plan=plan,
+        plan_error=plan_error,
+        rows=rows,
+        base_problem=base_problem(base),
+        wanted=wanted,
+        carriers_text=", ".join(wanted.service_point_carriers),
+        attempt=attempt,
+        busy=attempt is not None and attempt["state"] in ("planned", "applying"),
+        attempt_error=attempt_error,
+        problems=problems or [],
+        notice=request.args.get("notice"),
+        live_states=LIVE_STATES,
+        problem_states=PROBLEM_STATES,
+        state_labels=STATE_LABELS,
+        state_label=state_label,
+        when=when,
+    )
+    return _page_response(html, status, nonce)
+
+
+def _form_echo() -> inputs.ApplyRequest:
+    """What the operator typed, shown again next to the problem (never silently dropped)."""
+    carriers = tuple(
+        c.strip() for c in request.form.get("service_point_carriers", "").split(",") if c.strip()
+    )
+    return inputs.ApplyRequest(request.form.get("service_point_enabled") == "on", carriers)
+
+
+def _with_hint(exc: BootstrapError) -> str:
+    return f"{exc} {exc.hint}" if exc.hint else str(exc)
+
+
+def _back_to_page(**extra: Any) -> Response:
+    # Post/redirect/get: reloading the page must not apply the change a second time.
+    target = url_for(".page", token=g.onboarding_token, **extra)
+    return redirect(target, code=303)  # type: ignore[return-value]  # werkzeug returns a Response
+
+
+def _expired_form() -> Response:
+    log.warning("onboarding_csrf_rejected client=%s", request.remote_addr)
+    body = (
+        "This form was not sent from a current onboarding page (its CSRF token is missing or "
+        "expired). Reload the onboarding page and try again.\n"
+    )
+    return Response(body, status=400, mimetype="text/plain")
+
+
+def _page_response(html: str, status: int, nonce: str) -> Response:
+    response = Response(html, status=status, mimetype="text/html")
+    # The page carries the token: keep it out of caches, referrers and other sites' frames.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+@cache
+def _asset(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
