@@ -15,6 +15,7 @@ DEFAULT_API_URL = "https://panel.sendcloud.sc/api/v2"
 DEFAULT_TOKEN_URL = "https://account.sendcloud.com/oauth2/token"  # noqa: S105 (a URL, not a secret)
 # Carriers of the sandbox's seeded integration, so zero configuration plans a real change.
 SANDBOX_DEFAULT_CARRIERS = ("postnl", "dhl")
+DEFAULT_RETRY_BUDGET_SECONDS = 30.0
 
 _CARRIER = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _TRUE = {"true", "1", "yes", "on"}
@@ -42,6 +43,8 @@ class BootstrapSettings:
     trusted_proxy_hops: int
     # Sandbox mode only: where this process serves itself on loopback (set by the sandbox).
     local_url: str | None = None
+    # Total time one Sendcloud call may spend retrying 429/5xx/connection errors.
+    retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
 
     def __repr__(self) -> str:
         # Keys and tokens stay out of every repr, log line and error message.
@@ -171,6 +174,19 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
             f"TRUSTED_PROXY_HOPS must be 0 or a positive whole number, got {raw_hops!r}"
         )
 
+    retry_budget = DEFAULT_RETRY_BUDGET_SECONDS
+    raw_budget = env.get("SENDCLOUD_RETRY_BUDGET", "").strip()
+    if raw_budget:
+        try:
+            retry_budget = float(raw_budget)
+        except ValueError:
+            retry_budget = -1.0
+        if not 0 <= retry_budget <= 600:
+            problems.append(
+                "SENDCLOUD_RETRY_BUDGET must be a number of seconds between 0 and 600, "
+                f"got {raw_budget!r}"
+            )
+
     if problems:
         raise ConfigurationError(problems)
     return BootstrapSettings(
@@ -187,4 +203,5 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
         onboarding_token=onboarding_token,
         flask_secret_key=env.get("SECRET_KEY", "").strip() or None,
         trusted_proxy_hops=trusted_proxy_hops,
+        retry_budget_seconds=retry_budget,
     )
