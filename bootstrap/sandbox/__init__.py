@@ -63,6 +63,7 @@ def init_app(
     # The twin serves this very app on loopback, so the product's Sendcloud client (and, in
     # a CLI process, the receiver) is reachable even where no server runs (flask CLI).
     twin = LoopbackServer(app)
+    box.local_url = twin.url
     box.worker.start()
     app.extensions["sandbox"] = box
     app.extensions["on_shutdown"].extend([box.worker.stop, twin.stop])

@@ -22,6 +22,8 @@ class Sandbox:
         self.db = db
         self.config = config or SandboxConfig()
         self.worker = DeliveryWorker(db, lambda: self.config.retry_scale)
+        # Zero-config mode: where this process serves itself (the twin) on loopback.
+        self.local_url: str | None = None
 
     def install(self, public_key: str, secret_key: str, integration_id: int = 1) -> None:
         """Create the tables (if needed), the keys and the seeded integration."""
