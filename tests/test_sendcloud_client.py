@@ -1,0 +1,408 @@
+"""The Sendcloud client over real loopback HTTP: retries, token reuse, 401 handling, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+import bootstrap
+from bootstrap.errors import (
+    AUTH_HINT,
+    IntegrationNotFound,
+    SendcloudAuthError,
+    SendcloudRejected,
+    SendcloudUnavailable,
+)
+from bootstrap.retry import RetryPolicy, retry_after_seconds
+from bootstrap.sendcloud_client import SendcloudClient
+from bootstrap.settings import load_bootstrap_settings
+from tests.conftest import free_port
+from tests.sandbox_fixture import SendcloudSandbox
+
+INTEGRATION = {
+    "id": 7,
+    "shop_name": "Fake Shop",
+    "system": "api",
+    "webhook_url": None,
+    "webhook_active": False,
+    "service_point_enabled": False,
+    "service_point_carriers": [],
+}
+
+
+class ScriptedSendcloud:
+    """A loopback fake: answers queued responses first, then a valid token / integration."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, bytes, dict[str, str]]] = []
+        self.token_script: list[tuple[int, bytes, dict[str, str]]] = []
+        self.received: list[dict[str, Any]] = []
+        self.tokens_issued = 0
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @Request.application
+    def _app(self, request: Request) -> Response:
+        scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
+        self.received.append({"method": request.method, "path": request.path, "auth": scheme})
+        if request.path == "/token":
+            if self.token_script:
+                return Response(*self._pop(self.token_script))
+            self.tokens_issued += 1
+            body = {"access_token": f"tok{self.tokens_issued}", "expires_in": 3600}
+            return Response(json.dumps(body), 200, {"Content-Type": "application/json"})
+        if self.script:
+            return Response(*self._pop(self.script))
+        return Response(json.dumps(INTEGRATION), 200, {"Content-Type": "application/json"})
+
+    @staticmethod
+    def _pop(script: list[tuple[int, bytes, dict[str, str]]]) -> tuple[bytes, int, dict[str, str]]:
+        status, body, headers = script.pop(0)
+        return body, status, headers
+
+    def api_calls(self) -> list[dict[str, Any]]:
+        """Requests to the API (not the token endpoint)."""
+        return [r for r in self.received if r["path"] != "/token"]
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def fake() -> Iterator[ScriptedSendcloud]:
+    """A scripted loopback Sendcloud."""
+    server = ScriptedSendcloud()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_client(fake: ScriptedSendcloud) -> Iterator[Callable[..., SendcloudClient]]:
+    """Clients pointed at the fake with a small retry budget; closed afterwards."""
+    made: list[SendcloudClient] = []
+
+    def make(auth: str = "oauth2", budget: float = 3.0) -> SendcloudClient:
+        settings = load_bootstrap_settings(
+            {
+                "SENDCLOUD_PUBLIC_KEY": "pub-key-123",
+                "SENDCLOUD_SECRET_KEY": "very-secret-456",
+                "SENDCLOUD_INTEGRATION_ID": "7",
+                "SENDCLOUD_API_URL": fake.url + "/api/v2",
+                "SENDCLOUD_TOKEN_URL": fake.url + "/token",
+                "SENDCLOUD_AUTH": auth,
+                "SERVICE_POINT_ENABLED": "false",
+            }
+        )
+        policy = RetryPolicy(budget_seconds=budget, base_delay=0.05, max_delay=0.2)
+        client = SendcloudClient(settings, policy)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def test_empty_429_and_non_json_503_are_retried_then_succeed(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.script = [
+        (429, b"", {"Retry-After": "0"}),
+        (503, b"<html>upstream connect error</html>", {"Content-Type": "text/html"}),
+    ]
+
+    integration = make_client().get_integration(7)
+
+    assert integration.shop_name == "Fake Shop"
+    assert [r["method"] for r in fake.api_calls()] == ["GET", "GET", "GET"]
+
+
+def test_retry_after_is_honoured(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.script = [(429, b"", {"Retry-After": "1"})]
+    started = time.monotonic()
+
+    make_client().get_integration(7)
+
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_retry_after_beyond_the_budget_fails_at_once_in_plain_words(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.script = [(429, b"", {"Retry-After": "120"})]
+    started = time.monotonic()
+
+    with pytest.raises(SendcloudUnavailable, match=r"HTTP 429 \(too many requests\)"):
+        make_client(budget=2).get_integration(7)
+
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_permanent_503_gives_up_within_the_budget(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.script = [(503, b"upstream reset", {})] * 200
+    started = time.monotonic()
+
+    with pytest.raises(SendcloudUnavailable) as raised:
+        make_client(budget=1.0).get_integration(7)
+
+    assert time.monotonic() - started < 1.5
+    assert len(fake.api_calls()) > 2
+    assert "HTTP 503" in str(raised.value)
+    assert "upstream reset" not in str(raised.value)
+
+
+def test_a_401_fetches_one_new_token_and_retries_once(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.script = [(401, b'{"error": {"code": 401, "message": "expired"}}', {})]
+
+    make_client().get_integration(7)
+
+    assert fake.tokens_issued == 2
+    assert [r["path"] for r in fake.received] == [
+        "/token",
+        "/api/v2/integrations/7",
+        "/token",
+        "/api/v2/integrations/7",
+    ]
+
+
+def test_a_second_401_is_a_plain_message_with_the_oauth2_hint(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    body = b'{"error": {"code": 401, "request": "api/v2/integrations/7", "message": "Invalid"}}'
+    fake.script = [(401, body, {})] * 2
+
+    with pytest.raises(SendcloudAuthError) as raised:
+        make_client().get_integration(7)
+
+    assert fake.tokens_issued == 2
+    assert len(fake.api_calls()) == 2
+    assert "integration 7" in str(raised.value)
+    assert raised.value.hint == AUTH_HINT
+    assert "SENDCLOUD_AUTH=basic" in AUTH_HINT
+
+
+def test_basic_auth_sends_the_keys_and_never_asks_for_a_token(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    make_client(auth="basic").get_integration(7)
+
+    assert fake.received == [{"method": "GET", "path": "/api/v2/integrations/7", "auth": "basic"}]
+
+
+def test_token_endpoint_outage_is_retried_like_the_api(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.token_script = [(503, b"down", {}), (429, b"", {})]
+
+    assert make_client().check_credentials() == "OAuth2 token fetched"
+    assert [r["path"] for r in fake.received] == ["/token"] * 3
+
+
+def test_a_stringified_dict_400_message_is_shown_as_text(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    message = "{'settings': ['webhook_url: This field may not be null.']}"
+    body = {"error": {"code": 400, "request": "api/v2/integrations/", "message": message}}
+    fake.script = [(400, json.dumps(body).encode(), {"Content-Type": "application/json"})]
+
+    with pytest.raises(SendcloudRejected) as raised:
+        make_client().patch_integration(7, {"webhook_active": True})
+
+    assert message in str(raised.value)
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+# --- against the sandbox: the real-keys product, through the CLI -----------------------------
+
+
+@pytest.fixture
+def product(
+    make_app: Callable[..., Flask], base_env: dict[str, str], sendcloud: SendcloudSandbox
+) -> Callable[..., Flask]:
+    """The product in real-keys mode against the sandbox (no live server needed for errors)."""
+
+    def build(**extra: str) -> Flask:
+        env = {
+            **base_env,
+            **sendcloud.env(extra.pop("auth", "oauth2")),
+            "PUBLIC_URL": f"http://127.0.0.1:{free_port()}",
+            "SERVICE_POINT_CARRIERS": "ups",
+            "SENDCLOUD_RETRY_BUDGET": "1",
+            **extra,
+        }
+        return make_app(env)
+
+    return build
+
+
+def cli(app: Flask, *args: str) -> Any:
+    """`flask bootstrap ARGS`, in-process."""
+    return app.test_cli_runner().invoke(args=["bootstrap", *args])
+
+
+def test_ten_runs_share_one_token_and_expiry_brings_exactly_one_more(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    sendcloud.configure(token_lifetime=3)
+    client = bootstrap.services(product()).client
+    for _ in range(10):
+        client.get_integration(sendcloud.integration_id)
+    assert len(sendcloud.requests("/oauth2/token")) == 1
+
+    time.sleep(3.1)
+    for _ in range(3):
+        client.get_integration(sendcloud.integration_id)
+
+    assert len(sendcloud.requests("/oauth2/token")) == 2
+    assert all(r.auth == "bearer" for r in sendcloud.requests("/api/"))
+
+
+def test_ten_dry_runs_in_one_process_fetch_one_token(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    app = product()
+    for _ in range(10):
+        assert cli(app, "--dry-run").exit_code == 0
+    assert len(sendcloud.requests("/oauth2/token")) == 1
+    assert len(sendcloud.requests("/api/v2/integrations/1", "GET")) == 10
+
+
+def test_threads_share_one_token(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    client = bootstrap.services(product()).client
+    threads = [
+        threading.Thread(target=client.get_integration, args=(sendcloud.integration_id,))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(sendcloud.requests("/oauth2/token")) == 1
+    assert len(sendcloud.requests("/api/")) == 8
+
+
+def test_sandbox_503s_are_retried_then_the_dry_run_succeeds(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    app = product(SENDCLOUD_RETRY_BUDGET="5")
+    sendcloud.faults(fail_next=2, fail_status=503, fail_path="/api/")
+
+    result = cli(app, "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert [r.status for r in sendcloud.requests("/api/")] == [503, 503, 200]
+
+
+def test_a_permanent_503_exits_1_with_a_plain_message_within_the_budget(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    app = product(SENDCLOUD_RETRY_BUDGET="1")
+    sendcloud.faults(fail_next=1000, fail_status=503, fail_path="/api/")
+    started = time.monotonic()
+
+    result = cli(app, "--wait", "1")
+
+    assert time.monotonic() - started < 4
+    assert result.exit_code == 1
+    assert "Sendcloud is unavailable" in result.output
+    assert "HTTP 503" in result.output
+    assert "Traceback" not in result.output
+    assert not sendcloud.requests(method="PATCH")
+
+
+@pytest.mark.parametrize("auth", ["oauth2", "basic"])
+def test_wrong_keys_exit_1_with_the_auth_hint(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox, auth: str
+) -> None:
+    app = product(auth=auth, SENDCLOUD_SECRET_KEY="not-the-secret-key-at-all")
+
+    result = cli(app, "--wait", "1")
+
+    assert result.exit_code == 1
+    assert "refused" in result.output
+    assert "Use OAuth2 authentication" in result.output
+    assert "not-the-secret-key-at-all" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_basic_auth_on_an_oauth2_only_integration_names_the_setting(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    sendcloud.sandbox.panel_update(sendcloud.integration_id, notify=False, oauth2_only=True)
+    app = product(auth="basic")
+
+    result = cli(app, "--dry-run")
+
+    assert result.exit_code == 1
+    assert "HTTP 401" in result.output
+    assert "SENDCLOUD_AUTH=oauth2" in result.output
+
+
+def test_unknown_integration_exits_1_naming_the_id(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    app = product(SENDCLOUD_INTEGRATION_ID="4242")
+
+    result = cli(app, "--wait", "1")
+
+    assert result.exit_code == 1
+    assert "no integration 4242" in result.output
+    assert "SENDCLOUD_INTEGRATION_ID" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_400_exits_1_showing_sendcloud_text(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    app = product()
+    message = "{'settings': ['service_point_carriers: Unknown carrier code.']}"
+    envelope = {"error": {"code": 400, "request": "api/v2/integrations/1", "message": message}}
+    sendcloud.faults(
+        fail_next=1, fail_status=400, fail_body=json.dumps(envelope), fail_path="/api/"
+    )
+
+    result = cli(app, "--dry-run")
+
+    assert result.exit_code == 1
+    assert f"Sendcloud says {message!r}" in result.output
+    assert "integration 1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_integration_is_a_typed_error_naming_the_id(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    client = bootstrap.services(product()).client
+
+    with pytest.raises(IntegrationNotFound, match="no integration 99") as raised:
+        client.get_integration(99)
+
+    assert raised.value.status == 404
+    assert "No Integration matches the given query." in str(raised.value)
