@@ -99,6 +99,8 @@ class Inbox:
 
             self._errors = (psycopg.Error,)
             self._pg_sql = {kind: q.pg_insert_with_state(kind) for kind in (None, *q.UPSERT)}
+        # The pool hands back the driver's own exception when connecting fails.
+        self._connect_errors: tuple[type[Exception], ...] = (SQLAlchemyError, *self._errors)
 
     def record(self, delivery: Delivery) -> Recorded | None:
         """Store `delivery` and apply it if newest; None when it was already stored."""
@@ -196,7 +198,7 @@ class Inbox:
                 return self._idle.pop()
         try:
             proxy = self.db.engine.raw_connection()
-        except SQLAlchemyError as exc:
+        except self._connect_errors as exc:
             raise StorageUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
         if not self._sqlite:
             # Each statement commits by itself: one round trip per event.

@@ -69,7 +69,7 @@ def decode_payload(body: bytes) -> Any:
     """The parsed JSON of a stored body, or its text when it is not JSON."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return body.decode("utf-8", errors="replace")
 
 

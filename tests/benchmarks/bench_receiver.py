@@ -1,0 +1,263 @@
+"""Receiver throughput against a bare Flask endpoint, under gunicorn with the Procfile's settings.
+
+Run by hand (not part of pytest or CI), from the repository root:
+
+    /tmp/devvenv/bin/python tests/benchmarks/bench_receiver.py [--rounds 2] [--duration 10]
+        [--connections 16] [--no-pg] [--no-sqlite]
+
+Each round starts gunicorn (gunicorn.conf.py: sync workers, WEB_CONCURRENCY) once per variant:
+the bare app, the real receiver on a fresh durable SQLite file (WAL, synchronous=FULL), and the
+real receiver on a fresh PostgreSQL schema (synchronous_commit=on; TEST_DATABASE_URL or the
+local server). wrk (a separate process) posts distinct pre-signed ~1.5 KB
+`parcel_status_changed` bodies, so every request is a real insert. Rounds alternate the order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from receivers.signature import sign  # noqa: E402 (needs the repository on sys.path first)
+
+SECRET = "bench-webhook-secret-0123456789abcdef"
+PG_SERVER = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+LUA = Path(__file__).with_name("post.lua")
+
+
+def make_body(n: int) -> bytes:
+    """A Sendcloud-style parcel_status_changed body of about 1.5 KB (Python json.dumps style)."""
+    ref = f"{n:012d}"
+    payload = {
+        "action": "parcel_status_changed",
+        "timestamp": 1700000000000 + n,
+        "carrier_status_change_timestamp": 1700000000000 + n,
+        "parcel": {
+            "id": 100000000 + n,
+            "name": "John Doe",
+            "company_name": "Sendcloud Test BV",
+            "address": "Stadhuisplein 10",
+            "address_divided": {"street": "Stadhuisplein", "house_number": "10"},
+            "city": "Eindhoven",
+            "postal_code": "5611EM",
+            "telephone": "+31612345678",
+            "email": "john.doe@example.com",
+            "date_created": "2023-11-01T10:15:22Z",
+            "tracking_number": f"3SYZXG{ref}",
+            "tracking_url": f"https://tracking.example.com/forward?carrier=postnl&code=3SYZXG{ref}"
+            "&destination=NL&lang=nl-nl&source=NL&type=parcel&verification=5611EM",
+            "weight": "2.000",
+            "label": {
+                "normal_printer": [f"https://panel.example.com/api/v2/labels/normal/{n}?s=0"],
+                "label_printer": f"https://panel.example.com/api/v2/labels/label_printer/{n}",
+            },
+            "customs_declaration": {},
+            "order_number": f"ORD-{n:08d}",
+            "insured_value": 0,
+            "to_state": None,
+            "type": "parcel",
+            "shipment_uuid": "7ade61ad-c21a-4beb-b7fd-2f579feacdb6",
+            "external_order_id": f"{555000 + n}",
+            "is_return": False,
+            "total_order_value": "39.90",
+            "total_order_value_currency": "EUR",
+            "colli_uuid": "8f3c5a77-0b2e-4e4f-9c56-1b2d3e4f5a6b",
+            "status": {"id": 1000, "message": "Ready to send"},
+            "data": {},
+            "country": {"iso_3": "NLD", "iso_2": "NL", "name": "Netherlands"},
+            "shipment": {"id": 8, "name": "PostNL Standard 0-23kg"},
+            "carrier": {"code": "postnl"},
+        },
+    }
+    return json.dumps(payload).encode()
+
+
+def write_bodies(directory: Path, phase: str, start: int, per_thread: int, threads: int) -> None:
+    """One file per wrk thread: `<signature>\\t<body>` lines, every body distinct."""
+    for t in range(threads):
+        with (directory / f"{phase}-t{t + 1}.txt").open("wb") as out:
+            for i in range(per_thread):
+                body = make_body(start + t * per_thread + i)
+                out.write(sign(body, SECRET).encode() + b"\t" + body + b"\n")
+
+
+def free_port() -> int:
+    """A currently free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_gunicorn(app: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn with the Procfile's config file; returns the process and its base URL."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_"))}
+    full.update(env)
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+    proc = subprocess.Popen(
+        [*command, "--bind", f"127.0.0.1:{port}", app],
+        cwd=REPO,
+        env=full,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                time.sleep(0.5)  # let every worker finish booting
+                return proc, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit(f"gunicorn did not start, see {log}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn (by its own pid) and wait for it."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def wrk(url: str, bodies: Path, phase: str, seconds: int, connections: int) -> dict[str, float]:
+    """Run wrk once; return req/s, p50/p99 in ms and error counts."""
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
+    cmd += ["-s", str(LUA), url + "/webhooks/sendcloud", "--", str(bodies), phase]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"WRKJSON (\{.*\})", out)
+    if found is None:
+        raise SystemExit("wrk gave no result:\n" + out)
+    raw = json.loads(found.group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = sum(raw[k] for k in ("connect_err", "read_err", "write_err", "timeout_err"))
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50": raw["p50_us"] / 1000,
+        "p99": raw["p99_us"] / 1000,
+        "requests": raw["requests"],
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors,
+    }
+
+
+def receiver_env(database_url: str) -> dict[str, str]:
+    """Real-keys mode (no sandbox), service points off, one known webhook secret."""
+    return {
+        "DATABASE_URL": database_url,
+        "SENDCLOUD_PUBLIC_KEY": "bench-public-key",
+        "SENDCLOUD_SECRET_KEY": "bench-secret-key",
+        "SENDCLOUD_WEBHOOK_SECRET": SECRET,
+        "SENDCLOUD_INTEGRATION_ID": "1",
+        "SERVICE_POINT_ENABLED": "false",
+        "ONBOARDING_TOKEN": "bench-onboarding-token-0123456789",
+    }
+
+
+def stored_rows(variant: str, database_url: str) -> int:
+    """How many deliveries the run stored (checks the inserts were real)."""
+    if variant == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            return int(conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0])
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM webhook_events").fetchone()
+        return int(row[0]) if row else 0
+
+
+def run_variant(variant: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Start one server, warm it up, measure it, stop it."""
+    schema = None
+    if variant == "bare":
+        app, env, url_db = "tests.benchmarks.bare_app:create_app()", {}, ""
+    elif variant == "sqlite":
+        db_file = work / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
+        url_db = f"sqlite:///{db_file}"
+        app, env = "app:create_app()", receiver_env(url_db)
+    else:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in PG_SERVER else "?"
+        url_db = f"{PG_SERVER}{sep}options=-csearch_path%3D{schema}"
+        app, env = "app:create_app()", receiver_env(url_db)
+    proc, url = start_gunicorn(app, env, work / f"gunicorn-{variant}.log")
+    try:
+        warm = wrk(url, work, "warm", args.warmup, args.connections)
+        result = wrk(url, work, "measure", args.duration, args.connections)
+        if variant != "bare":
+            # Every answered request must be a stored row (distinct bodies, no duplicates).
+            result["answered"] = warm["requests"] + result["requests"]
+            result["stored"] = stored_rows(variant, url_db)
+    finally:
+        stop(proc)
+        if schema is not None:
+            with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return result
+
+
+def main() -> None:
+    """Interleaved rounds; prints one line per run and a summary of ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    variants = ["bare"] + ([] if args.no_sqlite else ["sqlite"]) + ([] if args.no_pg else ["pg"])
+    work = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
+    per_thread = 40000
+    write_bodies(work, "warm", 0, 8000, 2)
+    write_bodies(work, "measure", 1_000_000, per_thread, 2)
+    ratios: dict[str, list[float]] = {v: [] for v in variants if v != "bare"}
+    p99s: dict[str, list[float]] = {v: [] for v in variants}
+    print(f"workdir {work}; wrk -t2 -c{args.connections} -d{args.duration}s after {args.warmup}s")
+    for rnd in range(args.rounds):
+        order = variants if rnd % 2 == 0 else list(reversed(variants))
+        results = {v: run_variant(v, work, args) for v in order}
+        for v in order:
+            r = results[v]
+            ratio = r["rps"] / results["bare"]["rps"]
+            p99s[v].append(r["p99"])
+            if v != "bare":
+                ratios[v].append(ratio)
+            print(
+                f"round {rnd + 1} {v:<7} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
+                f"p99 {r['p99']:6.2f} ms  ratio {ratio:4.2f}  non2xx {r['non2xx']:.0f}  "
+                f"socket_err {r['socket_errors']:.0f}"
+                + (f"  stored {r['stored']:.0f}/{r['answered']:.0f}" if "stored" in r else "")
+            )
+    for v, values in ratios.items():
+        print(
+            f"summary {v:<7} ratio mean {statistics.fmean(values):.2f} "
+            f"(rounds: {', '.join(f'{x:.2f}' for x in values)}); "
+            f"p99 max {max(p99s[v]):.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""PostgreSQL: de-duplication across gunicorn processes, and 503 while storage is unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import requests
+from flask import Flask
+
+from receivers.signature import sign
+from tests.receiver_kit import SECRET, encode, parcel_event, post_signed, real_keys_env, stored
+from tests.tcpproxy import TcpProxy
+
+
+def _rows(pg_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(pg_url) as conn:
+        return conn.execute("SELECT event_hash, outcome FROM webhook_events").fetchall()
+
+
+def test_50_identical_deliveries_to_2_gunicorn_processes_store_exactly_one(
+    pg_url: str, gunicorn: Callable[..., Any]
+) -> None:
+    server = gunicorn(real_keys_env(pg_url), workers=2)
+    body = encode(parcel_event(77, 5000, 11, "Delivered"))
+    headers = {"Sendcloud-Signature": sign(body, SECRET), "Content-Type": "application/json"}
+
+    def deliver(_: int) -> int:
+        with requests.Session() as session:
+            url = server.url + "/webhooks/sendcloud"
+            return session.post(url, data=body, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(deliver, range(50)))
+    assert statuses == [200] * 50
+    assert [outcome for _, outcome in _rows(pg_url)] == ["applied"]
+
+
+def _through(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+
+def test_storage_outage_answers_503_and_the_retry_is_stored_once(
+    pg_url: str, make_app: Callable[..., Flask]
+) -> None:
+    target = urlsplit(pg_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy.start()
+    try:
+        app = make_app(real_keys_env(_through(pg_url, proxy.port)))
+        client = app.test_client()
+        assert (
+            post_signed(client, encode({"action": "test_webhook", "timestamp": 1})).status_code
+            == 200
+        )
+
+        proxy.stop()
+        body = encode(parcel_event(88, 6000, 3, "En route"))
+        down = post_signed(client, body)
+        assert down.status_code == 503
+        assert down.headers["Retry-After"]
+        assert "storage unavailable" in down.get_json()["error"]
+        assert "Traceback" not in down.get_data(as_text=True)
+
+        proxy.start()
+        assert post_signed(client, body).status_code == 200
+        assert post_signed(client, body).get_json() == {"status": "duplicate"}
+        assert sorted(e["action"] for e in stored(client)) == [
+            "parcel_status_changed",
+            "test_webhook",
+        ]
+    finally:
+        proxy.stop()
+    assert len(_rows(pg_url)) == 2
