@@ -11,7 +11,7 @@ import time
 import requests
 import sqlalchemy as sa
 
-from bootstrap.sandbox import Sandbox, outbox
+from bootstrap.sandbox import Sandbox, outbox, signing
 from bootstrap.sandbox.delivery import DeliveryWorker
 from bootstrap.sandbox.tables import outbox as outbox_table
 from receivers.db import Database
@@ -220,3 +220,11 @@ def test_two_delivery_workers_deliver_each_webhook_once(
         assert bodies == list(range(20))
     finally:
         other_db.dispose()
+
+
+def test_signing_matches_sendclouds_documented_test_vector() -> None:
+    body = signing.serialise({"key": "value"})
+    assert body == '{"key": "value"}'
+    assert signing.sign(body.encode(), "secretkey") == (
+        "1eed4b3d41f4653ac64fd56f1bf1cbfd349e4482cbc11dff7134bd93e5da4b0a"
+    )

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from bootstrap.sandbox import credentials
-from bootstrap.sandbox.api import Refused, sandbox
+from bootstrap.sandbox.envelope import Refused, sandbox
 from bootstrap.sandbox.errors import IntegrationNotFound, TriggerFailed, ValidationFailed
 
 blueprint = Blueprint("sandbox_control", __name__)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bootstrap.sandbox.clock import now_ms
+from bootstrap.sandbox.signing import serialise, sign
 from bootstrap.sandbox.tables import clients, deliveries, outbox
 from receivers.db import Database
 
@@ -57,16 +55,6 @@ class DeliveryAttempt:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for the control API and the CLI."""
         return {**self.__dict__, "ok": self.ok}
-
-
-def serialise(payload: Any) -> str:
-    """Python's json.dumps defaults: ", " and ": " separators, non-ASCII as \\uXXXX."""
-    return json.dumps(payload)
-
-
-def sign(body: bytes, key: str) -> str:
-    """Sendcloud-Signature: hex HMAC-SHA256 of the exact body bytes."""
-    return hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
 def secret_for(conn: Connection, integration_id: int) -> str | None:
