@@ -66,7 +66,7 @@ def init_app(
     box.local_url = twin.url
     box.worker.start()
     app.extensions["sandbox"] = box
-    app.extensions["on_shutdown"].extend([box.worker.stop, twin.stop])
+    app.extensions.setdefault("on_shutdown", []).extend([box.worker.stop, twin.stop])
     log.info(
         "sandbox_started integration_id=%s api_url=%s%s/api/v2",
         integration_id,
