@@ -139,3 +139,12 @@ def test_page_is_kept_out_of_caches_referrers_and_frames(client: FlaskClient, to
     assert "frame-ancestors 'none'" in policy
     # No external assets: nothing is loaded from another origin.
     assert not re.search(r'(src|href)="(https?:)?//', response.get_data(as_text=True))
+
+
+def test_undo_with_nothing_recorded_says_so_in_plain_words(client: FlaskClient, token: str) -> None:
+    page = client.get("/onboarding", query_string={"token": token})
+    csrf = _csrf_from(page.get_data(as_text=True))
+    response = client.post("/onboarding/undo", data={"token": token, "csrf_token": csrf})
+    assert response.status_code == 409
+    assert "nothing to undo" in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)

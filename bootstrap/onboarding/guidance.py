@@ -18,8 +18,9 @@ _STEP_ADVICE = {
         '"Use OAuth2 authentication" needs SENDCLOUD_AUTH=basic, and one with it needs oauth2.'
     ),
     "integration found": (
-        "Sendcloud does not know this integration for these keys. Check SENDCLOUD_INTEGRATION_ID: "
-        "it is the number at the end of the integration's address in the Sendcloud panel."
+        "Reading the integration failed; Sendcloud's answer is shown above. If it does not know "
+        "the integration, check SENDCLOUD_INTEGRATION_ID: it is the number at the end of the "
+        "integration's address in the Sendcloud panel, and the keys must belong to it."
     ),
     "public url reachable": (
         "This service could not reach its own webhook URL the way Sendcloud would. Set PUBLIC_URL "

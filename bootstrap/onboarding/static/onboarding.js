@@ -52,11 +52,13 @@
     advice.textContent = state.advice || "";
     advice.hidden = !state.advice;
     var message = document.getElementById("message");
-    var showMessage = Boolean(state.message) && problemStates.indexOf(state.state) !== -1;
+    // A failed step already shows the message as its detail; say it once.
+    var inSteps = (state.steps || []).some(function (step) { return step.detail === state.message; });
+    var showMessage = Boolean(state.message) && !inSteps && problemStates.indexOf(state.state) !== -1;
     message.textContent = showMessage ? state.message : "";
     message.hidden = !showMessage;
     document.getElementById("undo-form").hidden =
-      !(state.kind === "apply" && state.previous_settings);
+      !(state.kind === "apply" && ["planned", "applying"].indexOf(state.state) === -1);
     renderTimes(state);
   }
 
