@@ -6,10 +6,10 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +18,7 @@ from receivers import inbox_sql as q
 from receivers.db import Database
 from receivers.errors import StorageUnavailable
 from receivers.schemas import Classified
+from receivers.sqlite_writes import WriterQueue, sqlite_transaction
 from receivers.tables import SQLITE_DATETIME_FORMAT
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,12 @@ class Inbox:
         self._sqlite = db.is_sqlite
         self._idle: list[Any] = []
         self._lock = threading.Lock()
+        self._writer: WriterQueue | None = None
         if self._sqlite:
             self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+            database = db.engine.url.database
+            if database and database != ":memory:":
+                self._writer = WriterQueue(Path(database + ".write-lock"))
         else:
             import psycopg
 
@@ -127,13 +132,15 @@ class Inbox:
             idle, self._idle = self._idle, []
         for proxy in idle:
             proxy.invalidate()
+        if self._writer is not None:
+            self._writer.close()
 
     # -- internals -------------------------------------------------------------------------
 
     def _record_sqlite(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
         # One short IMMEDIATE transaction: the write lock is taken up front and held only
         # for these few statements; the commit is the single fsync (synchronous=FULL).
-        with _sqlite_transaction(conn):
+        with self._queue(), sqlite_transaction(conn):
             cur = conn.execute(q.INSERT_EVENT.format(outcome=":outcome"), p)
             if cur.rowcount != 1:
                 return None
@@ -149,9 +156,12 @@ class Inbox:
         row = conn.execute(self._pg_sql[kind], p).fetchone()
         return Recorded(int(row[0]), str(row[1])) if row is not None else None
 
+    def _queue(self) -> AbstractContextManager[None]:
+        return self._writer.hold() if self._writer is not None else nullcontext()
+
     def _reapply(self, conn: Any, kind: str | None, p: dict[str, Any]) -> str:
         if self._sqlite:
-            with _sqlite_transaction(conn):
+            with self._queue(), sqlite_transaction(conn):
                 return self._reapply_in(conn, kind, p, q.STATE_HASH, q.UPDATE_CLASSIFICATION)
         with conn.transaction():
             return self._reapply_in(
@@ -212,16 +222,3 @@ class Inbox:
                 self._idle.append(proxy)
                 return
         proxy.invalidate()
-
-
-@contextmanager
-def _sqlite_transaction(conn: Any) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        # The connection may be broken already; the original error is the one to report.
-        with suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
