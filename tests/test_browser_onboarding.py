@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
 
+from bootstrap.sandbox import sandbox_of
 from tests.conftest import IN_CI, LiveServer, random_secret
 
 CHROMIUM = "/usr/bin/chromium"
@@ -104,3 +106,39 @@ def _collect(problems: list[str], message: ConsoleMessage) -> None:
     # CSP violations and script errors show up as console errors.
     if message.type == "error":
         problems.append(message.text)
+
+
+def test_timed_out_page_turns_verified_by_itself_when_a_test_webhook_arrives(
+    browser: Browser,
+    make_app: Callable[..., Flask],
+    base_env: dict[str, str],
+    live_server: Callable[..., LiveServer],
+    artifacts_dir: Path,
+) -> None:
+    token = random_secret()
+    app = make_app({**base_env, "ONBOARDING_TOKEN": token})
+    server = live_server(app)
+    sandbox = sandbox_of(app)
+    assert sandbox is not None
+    sandbox.faults(drop_webhooks=1)  # Sendcloud "forgets" the integration_updated webhook
+    started = requests.post(
+        f"{server.url}/api/onboarding",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"wait_seconds": 1},
+        timeout=10,
+    )
+    assert started.status_code == 202
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/onboarding?token={token}")
+    expect(page.locator("#state")).to_have_text("No webhook yet", timeout=10_000)
+    expect(page.locator("#advice")).to_contain_text('press "Test API Webhook"')
+    page.screenshot(path=str(artifacts_dir / "onboarding-3-timed-out.png"), full_page=True)
+
+    # The operator presses "Test API Webhook" in the panel; the open page notices by itself.
+    sandbox.trigger("test_webhook")
+
+    expect(page.locator("#state")).to_have_text("Verified", timeout=15_000)
+    expect(page.locator("#steps li").last).to_have_class("step status-done")
+    expect(page.locator("#advice")).to_be_hidden()
+    context.close()

@@ -65,7 +65,7 @@
   function schedule(state) {
     if (liveStates.indexOf(state) === -1) { return; }
     // A timed-out attempt still turns verified when a test webhook arrives: keep looking, slower.
-    var delay = state === "timed_out" ? 4000 : 700;
+    var delay = state === "timed_out" ? 2000 : 700;
     window.setTimeout(poll, Math.min(delay * Math.pow(2, failures), 30000));
   }
 
