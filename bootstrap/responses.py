@@ -1,8 +1,11 @@
-"""How one Sendcloud HTTP answer becomes a result or a typed, plain-words error."""
+"""How Sendcloud answers become results or typed, plain-words errors, and the retry loop."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 
@@ -10,10 +13,14 @@ from bootstrap.errors import (
     IntegrationNotFound,
     SendcloudAuthError,
     SendcloudRejected,
+    SendcloudUnavailable,
     UnexpectedResponse,
 )
-from bootstrap.retry import retry_after_seconds
+from bootstrap.retry import RetryPolicy, retry_after_seconds
 from bootstrap.schemas import error_message
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Transient(Exception):
@@ -88,3 +95,30 @@ def raise_for_response(
         f"{integration_id}{said}; try again later",
         status,
     )
+
+
+def call_with_retries(policy: RetryPolicy, call: Callable[[], T], what: str) -> T:
+    """Run `call`, retrying Transient problems with backoff until the budget is spent."""
+    deadline = time.monotonic() + policy.budget_seconds
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return call()
+        except Transient as exc:
+            delay = exc.retry_after if exc.retry_after is not None else policy.backoff(tries)
+            if delay > deadline - time.monotonic():
+                raise SendcloudUnavailable(
+                    f"Sendcloud is unavailable: tried to {what} {tries} time(s) within "
+                    f"{policy.budget_seconds:g} s; last problem: {exc}. "
+                    "Try again in a few minutes.",
+                    exc.status,
+                ) from exc
+            log.warning(
+                "sendcloud_retry what=%r try=%d status=%s delay=%.2f",
+                what,
+                tries,
+                exc.status,
+                delay,
+            )
+            time.sleep(delay)

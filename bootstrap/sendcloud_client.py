@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from marshmallow import ValidationError
 
-from bootstrap.errors import SendcloudAuthError, SendcloudUnavailable, UnexpectedResponse
-from bootstrap.responses import Transient, raise_for_response, transient_for_status
+from bootstrap.errors import SendcloudAuthError, UnexpectedResponse
+from bootstrap.responses import (
+    Transient,
+    call_with_retries,
+    raise_for_response,
+    transient_for_status,
+)
 from bootstrap.retry import RETRYABLE_STATUSES, RetryPolicy
 from bootstrap.schemas import (
     Integration,
@@ -209,29 +213,4 @@ class SendcloudClient:
         return {"Authorization": f"Bearer {token}"}, token
 
     def _with_retries(self, call: Any, what: str) -> Any:
-        deadline = time.monotonic() + self.policy.budget_seconds
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return call()
-            except Transient as exc:
-                delay = exc.retry_after
-                if delay is None:
-                    delay = self.policy.backoff(tries)
-                left = deadline - time.monotonic()
-                if delay > left:
-                    raise SendcloudUnavailable(
-                        f"Sendcloud is unavailable: tried to {what} {tries} time(s) within "
-                        f"{self.policy.budget_seconds:g} s; last problem: {exc}. "
-                        "Try again in a few minutes.",
-                        exc.status,
-                    ) from exc
-                log.warning(
-                    "sendcloud_retry what=%r try=%d status=%s delay=%.2f",
-                    what,
-                    tries,
-                    exc.status,
-                    delay,
-                )
-                time.sleep(delay)
+        return call_with_retries(self.policy, call, what)
