@@ -93,7 +93,8 @@ class Watcher:
         self.attempts = attempts
         self.events = events
         self.stale_after = stale_after
-        self._live: tuple[float, Integration | None] | None = None
+        # (monotonic read time, wall-clock read time, what was read)
+        self._live: tuple[float, datetime, Integration | None] | None = None
         self._live_lock = threading.Lock()
 
     def evaluate(self, attempt: AttemptState) -> AttemptState:
@@ -138,7 +139,9 @@ class Watcher:
         attempt = self.evaluate(attempt)
         if refresh_live and attempt.state in ("verified", "drifted"):
             try:
-                live = self._live_settings()
+                # A snapshot read before this attempt's PATCH (on any worker) says nothing
+                # about the settings it applied.
+                live = self._live_settings(not_before=attempt.patched_at or attempt.started_at)
             except BootstrapError as exc:
                 log.warning(
                     "live_check_failed integration_id=%s error=%s", attempt.integration_id, exc
@@ -176,16 +179,24 @@ class Watcher:
         changes = differences(live.owned(), desired.fields())
         return DriftReport(self.integration_id, utcnow(), deleted=False, changes=changes)
 
-    def _live_settings(self, max_age: float = LIVE_CACHE_SECONDS) -> Integration | None:
+    def _live_settings(
+        self, max_age: float = LIVE_CACHE_SECONDS, not_before: datetime | None = None
+    ) -> Integration | None:
         with self._live_lock:
-            if self._live and time.monotonic() - self._live[0] < max_age:
-                return self._live[1]
+            cached = self._live
+        if (
+            cached
+            and time.monotonic() - cached[0] < max_age
+            and (not_before is None or cached[1] >= not_before)
+        ):
+            return cached[2]
+        read_at = utcnow()
         try:
             live: Integration | None = self.client.get_integration(self.integration_id)
         except IntegrationNotFound:
             live = None
         with self._live_lock:
-            self._live = (time.monotonic(), live)
+            self._live = (time.monotonic(), read_at, live)
         return live
 
     def _conclude(self, attempt: AttemptState, verdict: Verdict) -> None:
