@@ -144,6 +144,20 @@ def test_undo_restores_the_settings_recorded_before_the_change(
     assert set(patches[1].body) <= OWNED
 
 
+def test_a_sandbox_429_with_an_empty_body_is_retried_and_the_bootstrap_verifies(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox
+) -> None:
+    app = product()
+    sendcloud.faults(fail_next=1, fail_status=429, fail_body="", fail_path="/api/")
+
+    result = bootstrap_cli(app, "--wait", "10")
+
+    assert result.exit_code == 0, result.output
+    seen = [(r.method, r.status) for r in sendcloud.requests("/api/")]
+    assert seen == [("GET", 429), ("GET", 200), ("PATCH", 200), ("GET", 200)]
+    assert latest_state(app) == "verified"
+
+
 def test_no_webhook_in_time_exits_3_with_what_to_do(
     product: Callable[..., Flask], sendcloud: SendcloudSandbox
 ) -> None:

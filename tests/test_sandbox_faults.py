@@ -58,6 +58,34 @@ def test_forced_failures_answer_the_next_n_requests_with_a_non_json_5xx(
     assert [r.status for r in sendcloud.requests()] == [503, 503, 200]
 
 
+def test_forced_failure_with_an_empty_body_answers_like_sendclouds_429(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    sendcloud.faults(fail_next=1, fail_status=429, fail_body="")
+    url = f"{sendcloud.api_url}/integrations/1"
+    auth = (sendcloud.public_key, sendcloud.secret_key)
+
+    throttled = requests.get(url, auth=auth, timeout=T)
+
+    assert throttled.status_code == 429
+    assert throttled.content == b""
+    assert "Content-Type" not in throttled.headers
+
+
+def test_arming_forced_failures_again_forgets_the_previous_body_and_status(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    sendcloud.faults(fail_next=0, fail_status=429, fail_body="", fail_path="/oauth2")
+
+    armed = sendcloud.faults(fail_next=1)
+
+    assert (armed.fail_status, armed.fail_path) == (503, "")
+    auth = (sendcloud.public_key, sendcloud.secret_key)
+    failed = requests.get(f"{sendcloud.api_url}/integrations/1", auth=auth, timeout=T)
+    assert failed.status_code == 503
+    assert failed.text.startswith("upstream connect error")
+
+
 def test_forced_failure_can_target_the_token_endpoint_only(sendcloud: SendcloudSandbox) -> None:
     sendcloud.faults(fail_next=1, fail_status=500, fail_path="/oauth2", fail_body="boom")
     auth = (sendcloud.public_key, sendcloud.secret_key)

@@ -28,7 +28,7 @@ class Faults:
     rate_limit: bool = False
     fail_next: int = 0
     fail_status: int = 503
-    fail_body: str = ""
+    fail_body: str = DEFAULT_FAIL_BODY  # "" is a real empty body, like Sendcloud's 429
     fail_path: str = ""  # only requests whose path starts with this fail ("" = any)
     latency_ms: int = 0
     drop_webhooks: int = 0
@@ -66,6 +66,15 @@ def check_changes(changes: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Arming forced failures describes them whole: what is not given takes its default instead
+# of a previous arming's value, so `fail_next=2` alone always means "two envoy 503s".
+_FAILURE_DEFAULTS = {
+    "fail_status": Faults.fail_status,
+    "fail_body": Faults.fail_body,
+    "fail_path": Faults.fail_path,
+}
+
+
 def read(db: Database) -> Faults:
     """The current switches."""
     with db.begin_read() as conn:
@@ -82,6 +91,8 @@ def update(db: Database, **changes: Any) -> Faults:
     """Change some switches (checked with `check_changes`) and return all of them."""
     if problems := check_changes(changes):
         raise ValueError("; ".join(problems))
+    if "fail_next" in changes:
+        changes = {**_FAILURE_DEFAULTS, **changes}
     if changes:
         with db.begin_write() as conn:
             conn.execute(faults.update().where(faults.c.id == 1).values(**changes))
@@ -104,7 +115,7 @@ def take_forced_failure(db: Database, path: str) -> tuple[int, str] | None:
         ).rowcount
     if not taken:
         return None
-    return current.fail_status, current.fail_body or DEFAULT_FAIL_BODY
+    return current.fail_status, current.fail_body
 
 
 def over_rate_limit(db: Database) -> bool:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bootstrap.sandbox.clock import iso_now
+from bootstrap.sandbox.faults import Faults
 from bootstrap.sandbox.tables import clients, faults, integrations
 from receivers.db import Database
 
@@ -71,18 +72,7 @@ def seed(db: Database, public_key: str, secret_key: str, integration_id: int = 1
                 oauth2_only=False,
             )
         )
-        conn.execute(
-            db.insert_ignore(faults).values(
-                id=1,
-                rate_limit=False,
-                fail_next=0,
-                fail_status=503,
-                fail_body="",
-                fail_path="",
-                latency_ms=0,
-                drop_webhooks=0,
-            )
-        )
+        conn.execute(db.insert_ignore(faults).values(id=1, **Faults().to_json()))
 
 
 def _row_to_dict(row: Any) -> dict[str, Any]:

@@ -25,14 +25,19 @@ def before_request() -> Response | None:
     forced = faults.take_forced_failure(db, request.path)
     if forced is not None:
         status, body = forced
-        return Response(body, status=status, mimetype="text/plain")
+        return _plain(status, body)
     limited = current.rate_limit and request.method in UNSAFE
     if limited and request.path.startswith("/api/") and faults.over_rate_limit(db):
-        response = Response(status=429)
-        # Sendcloud answers a throttled call with an empty body and no content type.
-        del response.headers["Content-Type"]
-        return response
+        return _plain(429, "")
     return None
+
+
+def _plain(status: int, body: str) -> Response:
+    """A non-JSON answer; an empty one has no content type, like Sendcloud's throttled 429."""
+    response = Response(body, status=status, mimetype="text/plain")
+    if not body:
+        del response.headers["Content-Type"]
+    return response
 
 
 def _who() -> tuple[str, str | None]:
