@@ -45,6 +45,20 @@ def test_token_by_http_basic_is_a_hydra_style_access_token(sendcloud: SendcloudS
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_token_url_with_a_trailing_slash_is_served_too(sendcloud: SendcloudSandbox) -> None:
+    # Sendcloud's OpenAPI securitySchemes spell the token URL as /oauth2/token/.
+    response = requests.post(
+        sendcloud.token_url + "/",
+        auth=_basic(sendcloud),
+        data={"grant_type": "client_credentials", "scope": "api"},
+        timeout=T,
+        allow_redirects=False,
+    )
+    assert response.status_code == 200
+    assert response.json()["access_token"].startswith("ory_at_")
+    assert [r.path for r in sendcloud.requests()] == ["/oauth2/token/"]
+
+
 def test_token_by_form_fields_is_accepted_and_logged_without_the_secret(
     sendcloud: SendcloudSandbox,
 ) -> None:

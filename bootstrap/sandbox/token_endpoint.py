@@ -25,6 +25,8 @@ def _client_credentials() -> tuple[str | None, str | None, str]:
 
 
 @blueprint.post("/oauth2/token")
+# Sendcloud's OpenAPI securitySchemes spell the token URL with a trailing slash.
+@blueprint.post("/oauth2/token/")
 def token() -> Response:
     """client_credentials grant; the client authenticates by HTTP Basic or form fields."""
     client_id, client_secret, _method = _client_credentials()
