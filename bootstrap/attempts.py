@@ -4,70 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
 from bootstrap.attempt_state import STEPS, AttemptState, Step, utcnow
-from receivers.db import Database, Migration, create_tables
+from bootstrap.attempt_tables import ACTIVE, MIGRATIONS, attempts, steps
+from bootstrap.errors import AttemptInProgress
+from receivers.db import Database
 
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on PostgreSQL and SQLite alike (SQLite stores no zone)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = sa.MetaData()
-
-attempts = sa.Table(
-    "bootstrap_attempts",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("integration_id", sa.Integer, nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # apply | undo
-    sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("target", sa.Text, nullable=False),  # JSON: owned fields this attempt sets
-    sa.Column("previous", sa.Text),  # JSON: owned fields before the change (for undo)
-    sa.Column("started_at", UtcDateTime, nullable=False),
-    sa.Column("patched_at", UtcDateTime),
-    # Deliveries received from this moment on count for the round trip.
-    sa.Column("since", UtcDateTime),
-    sa.Column("deadline_at", UtcDateTime),
-    sa.Column("verified_at", UtcDateTime),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-    sa.Column("message", sa.Text),
-    sa.Column("hint", sa.Text),
-    sa.Index("ix_bootstrap_attempts_latest", "integration_id", "started_at"),
-)
-
-steps = sa.Table(
-    "bootstrap_steps",
-    metadata,
-    sa.Column("attempt_id", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(32), primary_key=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending|running|done|failed|skipped
-    sa.Column("detail", sa.Text, nullable=False, default=""),
-)
-
-MIGRATIONS: tuple[Migration, ...] = (Migration("bootstrap", 1, create_tables(attempts, steps)),)
+__all__ = ["MIGRATIONS", "AttemptStore"]
 
 
 class AttemptStore:
@@ -77,12 +23,17 @@ class AttemptStore:
         self.db = db
 
     def create(self, integration_id: int, kind: str, target: dict[str, Any]) -> AttemptState:
-        """A new attempt in state `planned` with every step pending."""
+        """A new attempt in state `planned` with every step pending.
+
+        Raises AttemptInProgress when another attempt of the integration is still active.
+        """
         attempt_id = uuid.uuid4().hex
         now = utcnow()
         with self.db.begin_write() as conn:
-            conn.execute(
-                attempts.insert().values(
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT through SQLAlchemy.
+            inserted = conn.execute(
+                self.db.insert_ignore(attempts)
+                .values(
                     id=attempt_id,
                     integration_id=integration_id,
                     kind=kind,
@@ -91,7 +42,18 @@ class AttemptStore:
                     started_at=now,
                     updated_at=now,
                 )
-            )
+                .returning(attempts.c.id)
+            ).first()
+            if inserted is None:
+                active = conn.execute(
+                    sa.select(attempts.c.id).where(
+                        attempts.c.integration_id == integration_id, attempts.c.state.in_(ACTIVE)
+                    )
+                ).scalar()
+                raise AttemptInProgress(
+                    f"a bootstrap of integration {integration_id} is already applying its "
+                    f"change (attempt {active}); wait for it to finish"
+                )
             conn.execute(
                 steps.insert(),
                 [

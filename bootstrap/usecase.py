@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 
 from bootstrap.attempt_state import AttemptState, utcnow
 from bootstrap.attempts import AttemptStore
-from bootstrap.errors import (
-    AttemptInProgress,
-    BootstrapError,
-    InvalidDesiredSettings,
-    NothingToUndo,
-)
+from bootstrap.errors import BootstrapError, InvalidDesiredSettings, NothingToUndo
 from bootstrap.plan import Desired, FieldChange, Plan, desired_for, desired_problems, make_plan
 from bootstrap.preflight import preflight
 from bootstrap.progress import OnStep, Progress
@@ -62,7 +58,6 @@ class Bootstrapper:
         self.watcher = Watcher(self.integration_id, client, attempts, events, stale)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._start_lock = threading.Lock()
 
     def plan(self, desired: Desired) -> Plan:
         """Read the integration and compare its owned fields with `desired` (no change made)."""
@@ -109,7 +104,7 @@ class Bootstrapper:
                 f"{self.integration_id} is recorded"
             )
         restore = restorable(source.previous)
-        attempt = self.attempts.create(self.integration_id, "undo", restore)
+        attempt = self._new_attempt("undo", restore)
         progress = Progress(self.attempts, attempt.attempt_id, on_step)
         try:
             self.attempts.update(attempt.attempt_id, state="applying")
@@ -142,16 +137,15 @@ class Bootstrapper:
         problems = desired_problems(desired)
         if problems:
             raise InvalidDesiredSettings(problems)
-        with self._start_lock:
-            current = self.attempts.latest(self.integration_id)
-            if current is not None:
-                current = self.watcher.evaluate(current)
-                if current.state in ("planned", "applying"):
-                    raise AttemptInProgress(
-                        f"a bootstrap of integration {self.integration_id} is already applying "
-                        f"its change (attempt {current.attempt_id}); wait for it to finish"
-                    )
-            return self.attempts.create(self.integration_id, "apply", desired.fields())
+        return self._new_attempt("apply", desired.fields())
+
+    def _new_attempt(self, kind: str, target: dict[str, Any]) -> AttemptState:
+        """Persist a new attempt; AttemptInProgress while another one is changing Sendcloud."""
+        current = self.attempts.latest(self.integration_id)
+        if current is not None:
+            # Fails an attempt whose process stopped mid-way, so it no longer blocks.
+            self.watcher.evaluate(current)
+        return self.attempts.create(self.integration_id, kind, target)
 
     def _execute(
         self, attempt_id: str, desired: Desired, wait_seconds: float, on_step: OnStep | None

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 import bootstrap
+from bootstrap.attempt_tables import MIGRATIONS, attempts
+from bootstrap.errors import AttemptInProgress
 from bootstrap.plan import desired_for
+from receivers.db import CORE_MIGRATIONS, Database
 from tests.conftest import free_port, shutdown_app
 from tests.sandbox_fixture import SendcloudSandbox
 
@@ -129,3 +135,81 @@ def test_after_a_restart_the_attempt_is_re_evaluated_from_the_database(
     assert "Test API Webhook" in latest.hint
     assert latest.previous is not None
     assert latest.previous["webhook_url"] is None
+
+
+def _start_at_the_same_instant(
+    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    """Two apps on one database (two workers), two threads each, start at once: one wins."""
+    workers = [bootstrap.services(make_app(env)) for _ in range(2)]
+    # A slow Sendcloud keeps the winner applying while the others try to start.
+    sendcloud.faults(latency_ms=500)
+    desired = desired_for(workers[0].settings.public_url or "", workers[0].settings)
+    barrier = threading.Barrier(4)
+    started: list[str] = []
+    refused: list[str] = []
+
+    def start(worker: bootstrap.BootstrapServices) -> None:
+        barrier.wait(5)
+        try:
+            started.append(worker.bootstrapper.start(desired, wait_seconds=1).attempt_id)
+        except AttemptInProgress as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=start, args=(workers[i % 2],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert len(started) == 1, refused
+    assert len(refused) == 3
+    assert all(f"attempt {started[0]}" in message for message in refused)
+    with workers[0].db.begin_read() as conn:
+        stored = conn.execute(sa.select(attempts.c.id)).scalars().all()
+    assert stored == started
+
+
+def test_workers_starting_at_the_same_instant_start_exactly_one_attempt(
+    make_app: Callable[..., Flask], shared_env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    _start_at_the_same_instant(make_app, shared_env, sendcloud)
+
+
+def test_workers_starting_at_the_same_instant_on_postgresql_start_exactly_one_attempt(
+    pg_url: str,  # first, so its schema outlives the apps' background threads
+    make_app: Callable[..., Flask],
+    shared_env: dict[str, str],
+    sendcloud: SendcloudSandbox,
+) -> None:
+    _start_at_the_same_instant(make_app, {**shared_env, "DATABASE_URL": pg_url}, sendcloud)
+
+
+def test_upgrading_keeps_only_the_newest_of_attempts_left_active_by_an_old_race(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    try:
+        db.upgrade([*CORE_MIGRATIONS, MIGRATIONS[0]])
+        with db.begin_write() as conn:
+            for attempt_id, second in (("older", 1), ("newer", 2)):
+                at = datetime(2025, 1, 1, 12, 0, second, tzinfo=UTC)
+                conn.execute(
+                    attempts.insert().values(
+                        id=attempt_id,
+                        integration_id=1,
+                        kind="apply",
+                        state="applying",
+                        target="{}",
+                        started_at=at,
+                        updated_at=at,
+                    )
+                )
+
+        db.upgrade([*CORE_MIGRATIONS, *MIGRATIONS])
+
+        with db.begin_read() as conn:
+            states = dict(conn.execute(sa.select(attempts.c.id, attempts.c.state)).all())
+        assert states == {"older": "failed", "newer": "applying"}
+    finally:
+        db.dispose()

@@ -86,7 +86,7 @@ def undo() -> Response:
         return _expired_form()
     try:
         bootstrap.services(current_app).bootstrapper.undo()
-    except NothingToUndo as exc:
+    except (NothingToUndo, AttemptInProgress) as exc:
         return _render(default_request(), problems=[str(exc)], status=409)
     except BootstrapError as exc:
         return _render(default_request(), problems=[_with_hint(exc)], status=502)
