@@ -52,7 +52,7 @@ def init_app(
     token: OperatorToken,
 ) -> None:
     """Register the receiver's routes and commands on `app`."""
-    from receivers import api, cli, health, views
+    from receivers import api, cli, error_handlers, health, views
 
     store = EventStore(db)
     inbox = Inbox(db)
@@ -76,5 +76,6 @@ def init_app(
     app.register_blueprint(health.blueprint)
     app.register_blueprint(views.blueprint)
     app.register_blueprint(api.blueprint)
+    error_handlers.init_app(app)
     app.cli.add_command(cli.db_cli)
     app.cli.add_command(cli.events_command)

@@ -1,0 +1,76 @@
+"""App-wide answers for errors no view handled: plain words, never a traceback or a secret."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from receivers.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+# Machine clients (Sendcloud, scripts) get JSON; browsers get werkzeug's short HTML pages.
+JSON_PREFIXES = ("/webhooks/", "/api/")
+INTERNAL_ERROR = "internal error: the request was not completed; the details are in the service log"
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers on `app` (blueprint handlers still take precedence)."""
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(StorageUnavailable, storage_unavailable)
+    app.register_error_handler(Exception, unexpected_error)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def _json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def http_error(exc: HTTPException) -> HTTPException | Response:
+    """404, 405, … : a small JSON body on machine routes, the usual page elsewhere."""
+    if exc.code is None or exc.code < 400 or not _wants_json():
+        return exc
+    # Keep Allow (405), Retry-After, …; the body is ours, so not werkzeug's content type.
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    message = f"{exc.code} {exc.name}"
+    if exc.code == 405:
+        message = f"method {request.method} is not allowed here (allowed: {headers.get('Allow')})"
+    return _json_error(message, exc.code, headers)
+
+
+def storage_unavailable(exc: StorageUnavailable) -> Response:
+    """The database is down: a 503 in plain words, so callers retry later."""
+    log.warning("storage_unavailable method=%s path=%s error=%s", request.method, request.path, exc)
+    if _wants_json():
+        return _json_error(str(exc), 503, {"Retry-After": "30"})
+    return _plain(f"{exc}; try again in a minute.", 503, {"Retry-After": "30"})
+
+
+def unexpected_error(exc: Exception) -> Response:
+    """A bug: log where it happened (not its message, which may hold data) and say so plainly."""
+    # HTTPExceptions never get here: Flask finds http_error first (nearer in their MRO).
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{f.filename}:{f.lineno}" for f in reversed(frames[-3:]))
+    log.error(
+        "unhandled_error method=%s path=%s error=%s where=%s",
+        request.method,
+        request.path,
+        type(exc).__name__,
+        where,
+    )
+    if _wants_json():
+        return _json_error(INTERNAL_ERROR, 500)
+    return _plain(f"Sorry, something went wrong: {INTERNAL_ERROR}.", 500)
+
+
+def _plain(text: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain", headers=headers)
