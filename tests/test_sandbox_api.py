@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import requests
 
+from tests.sandbox_calls import T, basic_auth, bearer_headers, v2_error
 from tests.sandbox_fixture import SendcloudSandbox
-
-T = 5  # seconds: every request in these tests has a timeout
-
-
-def _token(sc: SendcloudSandbox, **form: str) -> requests.Response:
-    data = {"grant_type": "client_credentials", "scope": "api", **form}
-    return requests.post(sc.token_url, auth=(sc.public_key, sc.secret_key), data=data, timeout=T)
-
-
-def _bearer(sc: SendcloudSandbox) -> dict[str, str]:
-    return {"Authorization": "Bearer " + _token(sc).json()["access_token"]}
-
-
-def _basic(sc: SendcloudSandbox) -> tuple[str, str]:
-    return (sc.public_key, sc.secret_key)
-
-
-def _error(response: requests.Response) -> dict[str, Any]:
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "request", "message"}
-    assert body["error"]["code"] == response.status_code
-    return body["error"]
 
 
 def test_list_is_a_bare_array_of_integrations(sendcloud: SendcloudSandbox) -> None:
     response = requests.get(
-        f"{sendcloud.api_url}/integrations", headers=_bearer(sendcloud), timeout=T
+        f"{sendcloud.api_url}/integrations", headers=bearer_headers(sendcloud), timeout=T
     )
     assert response.status_code == 200
     [only] = response.json()
@@ -47,7 +24,7 @@ def test_get_shows_the_seeded_integration_with_v2_fields_in_order(
     sendcloud: SendcloudSandbox,
 ) -> None:
     response = requests.get(
-        f"{sendcloud.api_url}/integrations/1", auth=_basic(sendcloud), timeout=T
+        f"{sendcloud.api_url}/integrations/1", auth=basic_auth(sendcloud), timeout=T
     )
     assert response.status_code == 200
     body = response.json()
@@ -77,12 +54,12 @@ def test_unknown_integration_is_404_with_sendclouds_text(sendcloud: SendcloudSan
         response = requests.request(
             method,
             f"{sendcloud.api_url}/integrations/99",
-            auth=_basic(sendcloud),
+            auth=basic_auth(sendcloud),
             json={},
             timeout=T,
         )
         assert response.status_code == 404, method
-        error = _error(response)
+        error = v2_error(response)
         assert error["message"] == "No Integration matches the given query."
         assert error["request"] == "api/v2/integrations/99"
 
@@ -97,14 +74,14 @@ def test_bad_or_missing_credentials_get_the_v2_401(sendcloud: SendcloudSandbox) 
         response = requests.get(url, timeout=T, **kwargs)  # type: ignore[arg-type]
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == "Bearer"
-        assert _error(response) == {
+        assert v2_error(response) == {
             "code": 401,
             "request": "api/v2/integrations/1",
             "message": "Invalid username/password.",
         }
     missing = requests.get(url, timeout=T)
     assert missing.status_code == 401
-    assert _error(missing)["message"] == "Authentication credentials were not provided."
+    assert v2_error(missing)["message"] == "Authentication credentials were not provided."
 
 
 def test_patch_changes_only_the_sent_fields_and_answers_an_integration_update(
@@ -114,7 +91,7 @@ def test_patch_changes_only_the_sent_fields_and_answers_an_integration_update(
     assert before is not None
     response = requests.patch(
         f"{sendcloud.api_url}/integrations/1",
-        headers=_bearer(sendcloud),
+        headers=bearer_headers(sendcloud),
         json={"service_point_enabled": True, "service_point_carriers": ["postnl", "dhl"]},
         timeout=T,
     )
@@ -140,7 +117,7 @@ def test_patch_changes_only_the_sent_fields_and_answers_an_integration_update(
 def test_patch_ignores_read_only_fields(sendcloud: SendcloudSandbox) -> None:
     response = requests.patch(
         f"{sendcloud.api_url}/integrations/1",
-        auth=_basic(sendcloud),
+        auth=basic_auth(sendcloud),
         json={
             "id": 77,
             "system": "magento",
@@ -165,12 +142,12 @@ def test_patch_ignores_read_only_fields(sendcloud: SendcloudSandbox) -> None:
 def test_null_webhook_fields_get_the_documented_400(sendcloud: SendcloudSandbox) -> None:
     response = requests.patch(
         f"{sendcloud.api_url}/integrations/1",
-        auth=_basic(sendcloud),
+        auth=basic_auth(sendcloud),
         json={"webhook_active": None, "webhook_url": None},
         timeout=T,
     )
     assert response.status_code == 400
-    assert _error(response)["message"] == (
+    assert v2_error(response)["message"] == (
         "{'settings': ['webhook_active: This field may not be null.', "
         "'webhook_url: This field may not be null.']}"
     )
@@ -182,12 +159,12 @@ def test_service_points_without_a_carrier_are_refused_and_nothing_changes(
     before = sendcloud.integration()
     response = requests.patch(
         f"{sendcloud.api_url}/integrations/1",
-        auth=_basic(sendcloud),
+        auth=basic_auth(sendcloud),
         json={"service_point_enabled": True, "service_point_carriers": []},
         timeout=T,
     )
     assert response.status_code == 400
-    message = _error(response)["message"]
+    message = v2_error(response)["message"]
     assert message.startswith("{'settings': ['service_point_carriers: ")
     assert sendcloud.integration() == before
 
@@ -195,27 +172,27 @@ def test_service_points_without_a_carrier_are_refused_and_nothing_changes(
 def test_non_json_body_is_a_400_in_the_v2_envelope(sendcloud: SendcloudSandbox) -> None:
     response = requests.patch(
         f"{sendcloud.api_url}/integrations/1",
-        auth=_basic(sendcloud),
+        auth=basic_auth(sendcloud),
         data="webhook_active=true",
         headers={"Content-Type": "application/json"},
         timeout=T,
     )
     assert response.status_code == 400
-    assert _error(response)["message"].startswith("JSON parse error")
+    assert v2_error(response)["message"].startswith("JSON parse error")
     not_an_object = requests.patch(
-        f"{sendcloud.api_url}/integrations/1", auth=_basic(sendcloud), json=[1], timeout=T
+        f"{sendcloud.api_url}/integrations/1", auth=basic_auth(sendcloud), json=[1], timeout=T
     )
     assert not_an_object.status_code == 400
-    assert "Expected a dictionary" in _error(not_an_object)["message"]
+    assert "Expected a dictionary" in v2_error(not_an_object)["message"]
 
 
 def test_put_needs_every_writable_field(sendcloud: SendcloudSandbox) -> None:
     url = f"{sendcloud.api_url}/integrations/1"
     partial = requests.put(
-        url, auth=_basic(sendcloud), json={"service_point_enabled": False}, timeout=T
+        url, auth=basic_auth(sendcloud), json={"service_point_enabled": False}, timeout=T
     )
     assert partial.status_code == 400
-    message = _error(partial)["message"]
+    message = v2_error(partial)["message"]
     for name in ("shop_url", "service_point_carriers", "webhook_active", "webhook_url"):
         assert f"{name}: This field is required." in message
     full = {
@@ -225,17 +202,17 @@ def test_put_needs_every_writable_field(sendcloud: SendcloudSandbox) -> None:
         "webhook_active": True,
         "webhook_url": "https://shop.example/hooks",
     }
-    response = requests.put(url, auth=_basic(sendcloud), json=full, timeout=T)
+    response = requests.put(url, auth=basic_auth(sendcloud), json=full, timeout=T)
     assert response.status_code == 200
     assert {k: response.json()[k] for k in full} == full
 
 
 def test_delete_answers_204_and_the_integration_is_gone(sendcloud: SendcloudSandbox) -> None:
     url = f"{sendcloud.api_url}/integrations/1"
-    response = requests.delete(url, auth=_basic(sendcloud), timeout=T)
+    response = requests.delete(url, auth=basic_auth(sendcloud), timeout=T)
     assert response.status_code == 204
     assert response.content == b""
-    assert requests.get(url, auth=_basic(sendcloud), timeout=T).status_code == 404
+    assert requests.get(url, auth=basic_auth(sendcloud), timeout=T).status_code == 404
     assert sendcloud.integration() is None
 
 
@@ -244,28 +221,28 @@ def test_oauth2_only_integration_refuses_basic_but_takes_bearer(
 ) -> None:
     sendcloud.set_integration(oauth2_only=True)
     url = f"{sendcloud.api_url}/integrations/1"
-    basic = requests.get(url, auth=_basic(sendcloud), timeout=T)
+    basic = requests.get(url, auth=basic_auth(sendcloud), timeout=T)
     assert basic.status_code == 401
-    assert _error(basic)["message"] == "Invalid username/password."
-    assert requests.get(url, headers=_bearer(sendcloud), timeout=T).status_code == 200
+    assert v2_error(basic)["message"] == "Invalid username/password."
+    assert requests.get(url, headers=bearer_headers(sendcloud), timeout=T).status_code == 200
 
 
 def test_unsupported_method_is_405(sendcloud: SendcloudSandbox) -> None:
     response = requests.post(
-        f"{sendcloud.api_url}/integrations", auth=_basic(sendcloud), json={}, timeout=T
+        f"{sendcloud.api_url}/integrations", auth=basic_auth(sendcloud), json={}, timeout=T
     )
     assert response.status_code == 405
-    assert _error(response)["message"] == 'Method "POST" not allowed.'
+    assert v2_error(response)["message"] == 'Method "POST" not allowed.'
 
 
 def test_trailing_slash_spelling_works_too(sendcloud: SendcloudSandbox) -> None:
     for path in ("/integrations/", "/integrations/1/"):
-        response = requests.get(sendcloud.api_url + path, auth=_basic(sendcloud), timeout=T)
+        response = requests.get(sendcloud.api_url + path, auth=basic_auth(sendcloud), timeout=T)
         assert response.status_code == 200, path
 
 
 def test_request_log_records_what_was_asked_but_no_secret(sendcloud: SendcloudSandbox) -> None:
-    headers = _bearer(sendcloud)
+    headers = bearer_headers(sendcloud)
     token = headers["Authorization"].split()[1]
     requests.patch(
         f"{sendcloud.api_url}/integrations/1",
@@ -273,7 +250,7 @@ def test_request_log_records_what_was_asked_but_no_secret(sendcloud: SendcloudSa
         json={"shop_url": "https://shop.example"},
         timeout=T,
     )
-    requests.get(f"{sendcloud.api_url}/integrations/1", auth=_basic(sendcloud), timeout=T)
+    requests.get(f"{sendcloud.api_url}/integrations/1", auth=basic_auth(sendcloud), timeout=T)
     token_call, patch, get = sendcloud.requests()
     assert (token_call.method, token_call.path, token_call.auth) == (
         "POST",

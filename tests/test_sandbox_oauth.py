@@ -4,38 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import requests
 
+from tests.sandbox_calls import T, basic_auth, token_response, v2_error
 from tests.sandbox_fixture import SendcloudSandbox
-
-T = 5  # seconds: every request in these tests has a timeout
-
-
-def _token(sc: SendcloudSandbox, **form: str) -> requests.Response:
-    data = {"grant_type": "client_credentials", "scope": "api", **form}
-    return requests.post(sc.token_url, auth=(sc.public_key, sc.secret_key), data=data, timeout=T)
-
-
-def _bearer(sc: SendcloudSandbox) -> dict[str, str]:
-    return {"Authorization": "Bearer " + _token(sc).json()["access_token"]}
-
-
-def _basic(sc: SendcloudSandbox) -> tuple[str, str]:
-    return (sc.public_key, sc.secret_key)
-
-
-def _error(response: requests.Response) -> dict[str, Any]:
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "request", "message"}
-    assert body["error"]["code"] == response.status_code
-    return body["error"]
 
 
 def test_token_by_http_basic_is_a_hydra_style_access_token(sendcloud: SendcloudSandbox) -> None:
-    response = _token(sendcloud)
+    response = token_response(sendcloud)
     assert response.status_code == 200
     body = response.json()
     assert body["access_token"].startswith("ory_at_")
@@ -49,7 +26,7 @@ def test_token_url_with_a_trailing_slash_is_served_too(sendcloud: SendcloudSandb
     # Sendcloud's OpenAPI securitySchemes spell the token URL as /oauth2/token/.
     response = requests.post(
         sendcloud.token_url + "/",
-        auth=_basic(sendcloud),
+        auth=basic_auth(sendcloud),
         data={"grant_type": "client_credentials", "scope": "api"},
         timeout=T,
         allow_redirects=False,
@@ -111,23 +88,23 @@ def test_token_without_client_authentication_is_refused(sendcloud: SendcloudSand
 def test_token_with_a_bad_grant_or_scope_is_a_400_with_the_oauth2_error(
     sendcloud: SendcloudSandbox,
 ) -> None:
-    wrong_grant = _token(sendcloud, grant_type="password")
+    wrong_grant = token_response(sendcloud, grant_type="password")
     assert wrong_grant.status_code == 400
     assert wrong_grant.json()["error"] == "unsupported_grant_type"
     assert wrong_grant.json()["status_code"] == 400
     no_grant = requests.post(
-        sendcloud.token_url, auth=_basic(sendcloud), data={"scope": "api"}, timeout=T
+        sendcloud.token_url, auth=basic_auth(sendcloud), data={"scope": "api"}, timeout=T
     )
     assert no_grant.status_code == 400
     assert no_grant.json()["error"] == "invalid_request"
-    wrong_scope = _token(sendcloud, scope="api admin")
+    wrong_scope = token_response(sendcloud, scope="api admin")
     assert wrong_scope.status_code == 400
     assert wrong_scope.json()["error"] == "invalid_scope"
 
 
 def test_expired_token_is_refused_with_the_v2_401(sendcloud: SendcloudSandbox) -> None:
     sendcloud.configure(token_lifetime=1)
-    token = _token(sendcloud).json()
+    token = token_response(sendcloud).json()
     assert token["expires_in"] == 1
     headers = {"Authorization": "Bearer " + token["access_token"]}
     url = f"{sendcloud.api_url}/integrations/1"
@@ -135,13 +112,13 @@ def test_expired_token_is_refused_with_the_v2_401(sendcloud: SendcloudSandbox) -
     time.sleep(1.1)
     expired = requests.get(url, headers=headers, timeout=T)
     assert expired.status_code == 401
-    assert _error(expired)["message"] == "Invalid username/password."
+    assert v2_error(expired)["message"] == "Invalid username/password."
 
 
 def test_token_without_the_api_scope_cannot_use_the_api(sendcloud: SendcloudSandbox) -> None:
     response = requests.post(
         sendcloud.token_url,
-        auth=_basic(sendcloud),
+        auth=basic_auth(sendcloud),
         data={"grant_type": "client_credentials"},
         timeout=T,
     )
