@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bootstrap.attempt_state import AttemptState, utcnow
+from bootstrap.attempt_state import STATES, AttemptState, utcnow
 from bootstrap.attempts import AttemptStore
 from bootstrap.errors import BootstrapError, IntegrationNotFound
 from bootstrap.plan import Desired, FieldChange, differences
@@ -36,15 +36,7 @@ TIMEOUT_HINT = (
 )
 DRIFT_HINT = "Run the bootstrap again (onboarding page or `flask --app app bootstrap`)."
 WAITING = ("awaiting_webhook", "timed_out")
-NOT_DELETED = (
-    "planned",
-    "applying",
-    "awaiting_webhook",
-    "verified",
-    "failed",
-    "timed_out",
-    "drifted",
-)
+NOT_DELETED = tuple(state for state in STATES if state != "deleted")
 
 
 @dataclass(frozen=True)
