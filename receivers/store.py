@@ -143,14 +143,7 @@ class EventStore:
 
     def latest_integration_state(self, integration_id: int) -> IntegrationState | None:
         """The newest integration settings received for `integration_id`, if any."""
-        s = integration_states
-        query = (
-            sa.select(s, webhook_events.c.id.label("event_id"))
-            .outerjoin(webhook_events, webhook_events.c.event_hash == s.c.event_hash)
-            .where(s.c.integration_id == integration_id)
-        )
-        with self.db.begin_read() as conn:
-            row = conn.execute(query).first()
+        row = self._state_row(integration_states, "integration_id", integration_id)
         if row is None:
             return None
         return IntegrationState(
@@ -169,14 +162,7 @@ class EventStore:
 
     def parcel_state(self, parcel_id: int) -> ParcelState | None:
         """The newest applied status of `parcel_id`, if any."""
-        s = parcel_states
-        query = (
-            sa.select(s, webhook_events.c.id.label("event_id"))
-            .outerjoin(webhook_events, webhook_events.c.event_hash == s.c.event_hash)
-            .where(s.c.parcel_id == parcel_id)
-        )
-        with self.db.begin_read() as conn:
-            row = conn.execute(query).first()
+        row = self._state_row(parcel_states, "parcel_id", parcel_id)
         if row is None:
             return None
         return ParcelState(
@@ -207,3 +193,13 @@ class EventStore:
         query = sa.select(signature_rejections.c.cause, signature_rejections.c.count)
         with self.db.begin_read() as conn:
             return {str(cause): int(count) for cause, count in conn.execute(query)}
+
+    def _state_row(self, states: sa.Table, key: str, value: int) -> sa.Row[Any] | None:
+        """The row of `states` whose `key` is `value`, with the id of the event that set it."""
+        query = (
+            sa.select(states, webhook_events.c.id.label("event_id"))
+            .outerjoin(webhook_events, webhook_events.c.event_hash == states.c.event_hash)
+            .where(states.c[key] == value)
+        )
+        with self.db.begin_read() as conn:
+            return conn.execute(query).first()
