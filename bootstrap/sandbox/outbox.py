@@ -141,33 +141,20 @@ def finish(
     else:
         values["state"] = "pending"
         values["due_ms"] = now + int(retry_delay_s(attempt, scale) * 1000)
+    recorded: dict[str, Any] = {
+        "outbox_id": item.id,
+        "at_ms": now,
+        "action": item.action,
+        "url": item.url,
+        "attempt": attempt,
+        "status_code": status_code,
+        "error": error,
+    }
     with db.begin_write() as conn:
         conn.execute(outbox.update().where(outbox.c.id == item.id).values(**values))
-        result = conn.execute(
-            deliveries.insert()
-            .values(
-                outbox_id=item.id,
-                at_ms=now,
-                action=item.action,
-                url=item.url,
-                attempt=attempt,
-                status_code=status_code,
-                error=error,
-            )
-            .returning(deliveries.c.id)
-        )
+        result = conn.execute(deliveries.insert().values(**recorded).returning(deliveries.c.id))
         attempt_id = int(result.scalar_one())
-    return DeliveryAttempt(
-        id=attempt_id,
-        outbox_id=item.id,
-        at_ms=now,
-        action=item.action,
-        url=item.url,
-        attempt=attempt,
-        status_code=status_code,
-        error=error,
-        state=str(values["state"]),
-    )
+    return DeliveryAttempt(id=attempt_id, state=str(values["state"]), **recorded)
 
 
 def attempts(db: Database) -> list[DeliveryAttempt]:
