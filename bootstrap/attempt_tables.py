@@ -66,6 +66,7 @@ steps = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, default=""),
 )
 
+
 def _enforce_one_active_attempt(conn: Connection) -> None:
     """Fail all but the newest active attempt per integration (left by races), then index.
 
