@@ -6,7 +6,7 @@ import json
 import logging
 import sqlite3
 import threading
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +25,6 @@ log = logging.getLogger(__name__)
 
 # Idle connections kept per process: a sync worker needs one; threaded servers a few more.
 _MAX_IDLE = 4
-# SQLite: commits of this process between two WAL checkpoints (about 5 pages each, so the
-# WAL stays near SQLite's default 1,000-page auto-checkpoint size with a few workers).
-_CHECKPOINT_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,6 @@ class Inbox:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._writer: WriterQueue | None = None
-        self._commits = 0
         if self._sqlite:
             self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
             database = db.engine.url.database
@@ -153,19 +149,7 @@ class Inbox:
             if kind is not None and conn.execute(q.UPSERT[kind], p).rowcount != 1:
                 outcome = "stale"
                 conn.execute(q.MARK_OUTCOME, {"outcome": outcome, "id": event_id})
-        self._maybe_checkpoint(conn)
         return Recorded(event_id, outcome)
-
-    def _maybe_checkpoint(self, conn: Any) -> None:
-        # The hot path's connections do not auto-checkpoint (see _checkout): SQLite would run
-        # it inside COMMIT, i.e. while this worker holds the writer queue, and every other
-        # worker would wait for its database-file fsync (the p99). A PASSIVE checkpoint here,
-        # after the queue is released, runs beside the other writers instead. The delivery
-        # is already durable in the WAL; a failed checkpoint is retried on the next turn.
-        self._commits += 1
-        if self._commits % _CHECKPOINT_EVERY == 0:
-            with suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _record_pg(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
         # Autocommit: this single statement is its own durable transaction.
@@ -226,14 +210,9 @@ class Inbox:
             proxy = self.db.engine.raw_connection()
         except self._connect_errors as exc:
             raise StorageUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
-        driver: Any = proxy.driver_connection
-        if self._sqlite:
-            # Checkpoints are run by _maybe_checkpoint, outside the writer queue. If this
-            # fails the connection simply keeps auto-checkpointing (slower, not wrong).
-            with suppress(sqlite3.Error):
-                driver.execute("PRAGMA wal_autocheckpoint = 0")
-        else:
+        if not self._sqlite:
             # Each statement commits by itself: one round trip per event.
+            driver: Any = proxy.driver_connection
             driver.autocommit = True
         return proxy
 
