@@ -21,7 +21,9 @@ def init_app(app: Flask) -> None:
     """Register the handlers on `app` (blueprint handlers still take precedence)."""
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(StorageUnavailable, storage_unavailable)
-    app.register_error_handler(Exception, unexpected_error)
+    if not app.debug:
+        # `flask run --debug` keeps its interactive debugger for bugs.
+        app.register_error_handler(Exception, unexpected_error)
 
 
 def _wants_json() -> bool:

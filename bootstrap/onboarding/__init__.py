@@ -12,6 +12,7 @@ from bootstrap.onboarding import api, views
 from bootstrap.onboarding.addresses import known_base, onboarding_url
 from bootstrap.onboarding.cli import onboarding_url_command
 from bootstrap.onboarding.context import OnboardingContext
+from bootstrap.onboarding.sessions import CachedSessionInterface
 from bootstrap.settings import BootstrapSettings
 from receivers.access import OperatorToken
 
@@ -31,6 +32,7 @@ def init_app(app: Flask, settings: BootstrapSettings, token: OperatorToken) -> N
         )
     # The CSRF token lives in the signed session cookie; Lax keeps it off cross-site POSTs.
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.session_interface = CachedSessionInterface()
     app.register_blueprint(views.blueprint)
     app.register_blueprint(api.blueprint)
     app.cli.add_command(onboarding_url_command)
