@@ -17,6 +17,7 @@ from bootstrap.sendcloud_client import SendcloudClient
 from bootstrap.settings import BootstrapSettings
 from bootstrap.steps import apply_change, earlier_proof, read_integration, restorable
 from bootstrap.watch import DriftReport, Watcher
+from receivers.error_handlers import where
 from receivers.errors import StorageUnavailable
 from receivers.store import EventStore, StoredEvent
 
@@ -158,9 +159,15 @@ class Bootstrapper:
         except StorageUnavailable as exc:
             log.error("bootstrap_storage_unavailable attempt_id=%s error=%s", attempt_id, exc)
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (logged by type and place just below)
             # A background thread must leave a failed state behind, not die silently.
-            log.exception("bootstrap_crashed attempt_id=%s", attempt_id)
+            # Type and place only: the message of an unexpected error may carry data.
+            log.error(
+                "bootstrap_crashed attempt_id=%s error=%s where=%s",
+                attempt_id,
+                type(exc).__name__,
+                where(exc),
+            )
             self._failed(progress, BootstrapError(f"unexpected error ({type(exc).__name__})"))
         found = self.attempts.get(attempt_id)
         assert found is not None  # noqa: S101 (created before this ran)

@@ -57,17 +57,21 @@ def storage_unavailable(exc: StorageUnavailable) -> Response:
     return _plain(f"{exc}; try again in a minute.", 503, {"Retry-After": "30"})
 
 
+def where(exc: BaseException) -> str:
+    """The innermost frames of `exc` as file:line, for logs that must not carry its message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{f.filename}:{f.lineno}" for f in reversed(frames[-3:]))
+
+
 def unexpected_error(exc: Exception) -> Response:
     """A bug: log where it happened (not its message, which may hold data) and say so plainly."""
     # HTTPExceptions never get here: Flask finds http_error first (nearer in their MRO).
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = " <- ".join(f"{f.filename}:{f.lineno}" for f in reversed(frames[-3:]))
     log.error(
         "unhandled_error method=%s path=%s error=%s where=%s",
         request.method,
         request.path,
         type(exc).__name__,
-        where,
+        where(exc),
     )
     if _wants_json():
         return _json_error(INTERNAL_ERROR, 500)
