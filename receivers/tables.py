@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
-from receivers.db import Migration, create_tables
+from receivers.db import Migration, UtcDateTime, create_tables
 
 metadata = sa.MetaData()
 
@@ -17,30 +13,6 @@ _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # How SQLAlchemy stores DATETIME on SQLite; the hot path writes this format itself.
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both PostgreSQL (timestamptz) and SQLite (text)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        """Store UTC; SQLite keeps no offset, so store it naive there."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Always hand back an aware UTC datetime."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
 # Every correctly signed delivery, byte for byte. `event_hash` (SHA-256 of the raw body)
