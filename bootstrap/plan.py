@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -140,3 +141,28 @@ def desired_problems(desired: Desired) -> list[str]:
     elif parts.username or parts.password:
         problems.append("the webhook URL must not carry a user name or password")
     return problems
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Live settings at Sendcloud compared with the desired ones."""
+
+    integration_id: int
+    checked_at: datetime
+    deleted: bool
+    changes: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> bool:
+        """True when anything differs or the integration is gone."""
+        return self.deleted or bool(self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "integration_id": self.integration_id,
+            "checked_at": self.checked_at.isoformat(),
+            "deleted": self.deleted,
+            "drifted": self.drifted,
+            "changes": [c.to_json() for c in self.changes],
+        }

@@ -10,13 +10,21 @@ from typing import Any
 from bootstrap.attempt_state import AttemptState, utcnow
 from bootstrap.attempts import AttemptStore
 from bootstrap.errors import BootstrapError, InvalidDesiredSettings, NothingToUndo
-from bootstrap.plan import Desired, FieldChange, Plan, desired_for, desired_problems, make_plan
+from bootstrap.plan import (
+    Desired,
+    DriftReport,
+    FieldChange,
+    Plan,
+    desired_for,
+    desired_problems,
+    make_plan,
+)
 from bootstrap.preflight import preflight
 from bootstrap.progress import OnStep, Progress
 from bootstrap.sendcloud_client import SendcloudClient
 from bootstrap.settings import BootstrapSettings
 from bootstrap.steps import apply_change, earlier_proof, read_integration, restorable
-from bootstrap.watch import DriftReport, Watcher
+from bootstrap.watch import Watcher
 from receivers.error_handlers import where
 from receivers.errors import StorageUnavailable
 from receivers.store import EventStore, StoredEvent

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from bootstrap.attempt_state import STATES, AttemptState, utcnow
 from bootstrap.attempts import AttemptStore
 from bootstrap.errors import BootstrapError, IntegrationNotFound
-from bootstrap.plan import Desired, FieldChange, differences
+from bootstrap.plan import Desired, DriftReport, differences
 from bootstrap.roundtrip import (
     DELETED_ACTION,
     INTEGRATION_ACTIONS,
@@ -37,31 +36,6 @@ TIMEOUT_HINT = (
 DRIFT_HINT = "Run the bootstrap again (onboarding page or `flask --app app bootstrap`)."
 WAITING = ("awaiting_webhook", "timed_out")
 NOT_DELETED = tuple(state for state in STATES if state != "deleted")
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """Live settings at Sendcloud compared with the desired ones."""
-
-    integration_id: int
-    checked_at: datetime
-    deleted: bool
-    changes: list[FieldChange] = field(default_factory=list)
-
-    @property
-    def drifted(self) -> bool:
-        """True when anything differs or the integration is gone."""
-        return self.deleted or bool(self.changes)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "integration_id": self.integration_id,
-            "checked_at": self.checked_at.isoformat(),
-            "deleted": self.deleted,
-            "drifted": self.drifted,
-            "changes": [c.to_json() for c in self.changes],
-        }
 
 
 def _drift_message(names: list[str], owned: dict[str, Any], target: dict[str, Any]) -> str:
