@@ -25,8 +25,7 @@ from bootstrap.sendcloud_client import SendcloudClient
 from bootstrap.settings import BootstrapSettings
 from bootstrap.steps import apply_change, earlier_proof, read_integration, restorable
 from bootstrap.watch import Watcher
-from receivers.error_handlers import where
-from receivers.errors import StorageUnavailable
+from receivers.errors import StorageUnavailable, where
 from receivers.store import EventStore, StoredEvent
 
 __all__ = [

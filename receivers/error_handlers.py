@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from receivers.errors import StorageUnavailable
+from receivers.errors import StorageUnavailable, where
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +54,6 @@ def storage_unavailable(exc: StorageUnavailable) -> Response:
     if _wants_json():
         return _json_error(str(exc), 503, {"Retry-After": "30"})
     return _plain(f"{exc}; try again in a minute.", 503, {"Retry-After": "30"})
-
-
-def where(exc: BaseException) -> str:
-    """The innermost frames of `exc` as file:line, for logs that must not carry its message."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return " <- ".join(f"{f.filename}:{f.lineno}" for f in reversed(frames[-3:]))
 
 
 def unexpected_error(exc: Exception) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 
 
@@ -29,3 +30,9 @@ class ReceiverError(Exception):
 
 class StorageUnavailable(ReceiverError):
     """The database could not be reached or refused the write; nothing was stored."""
+
+
+def where(exc: BaseException) -> str:
+    """The innermost frames of `exc` as file:line, for logs that must not carry its message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{f.filename}:{f.lineno}" for f in reversed(frames[-3:]))
