@@ -2,7 +2,7 @@
 
 Run by hand (not part of pytest or CI), from the repository root:
 
-    /tmp/devvenv/bin/python tests/benchmarks/bench_receiver.py [--rounds 2] [--duration 10]
+    .venv/bin/python tests/benchmarks/bench_receiver.py [--rounds 4] [--duration 10]
         [--connections 16] [--no-pg] [--no-sqlite]
 
 Each round starts gunicorn (gunicorn.conf.py: sync workers, WEB_CONCURRENCY) once per variant:
