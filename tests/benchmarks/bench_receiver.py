@@ -5,7 +5,9 @@ Run by hand (not part of pytest or CI), from the repository root:
     .venv/bin/python tests/benchmarks/bench_receiver.py [--rounds 4] [--duration 10]
         [--connections 16] [--no-pg] [--no-sqlite]
 
-Each round starts gunicorn (gunicorn.conf.py: sync workers, WEB_CONCURRENCY) once per variant:
+Each round starts gunicorn (gunicorn.conf.py: sync workers, WEB_CONCURRENCY) once per run:
+bare, receiver, bare, receiver, bare (receivers in alternating order), and compares each
+receiver run with the mean of the two bare runs around it. The variants are
 the bare app, the real receiver on a fresh durable SQLite file (WAL, synchronous=FULL), and the
 real receiver on a fresh PostgreSQL schema (synchronous_commit=on; TEST_DATABASE_URL or the
 local server). wrk (a separate process) posts distinct pre-signed ~1.5 KB
@@ -236,12 +238,21 @@ def main() -> None:
     ratios: dict[str, list[float]] = {v: [] for v in variants if v != "bare"}
     p99s: dict[str, list[float]] = {v: [] for v in variants}
     print(f"workdir {work}; wrk -t2 -c{args.connections} -d{args.duration}s after {args.warmup}s")
+    receivers = [v for v in variants if v != "bare"]
     for rnd in range(args.rounds):
-        order = variants if rnd % 2 == 0 else list(reversed(variants))
-        results = {v: run_variant(v, work, args) for v in order}
+        # The bare endpoint's own throughput drifts by a third within one run on this VM,
+        # so every receiver run is bracketed by bare runs and compared with their mean.
+        order = receivers if rnd % 2 == 0 else list(reversed(receivers))
+        sequence = ["bare"]
         for v in order:
-            r = results[v]
-            ratio = r["rps"] / results["bare"]["rps"]
+            sequence += [v, "bare"]
+        results = [(v, run_variant(v, work, args)) for v in sequence]
+        for i, (v, r) in enumerate(results):
+            if v == "bare":
+                baseline = r["rps"]
+            else:
+                baseline = statistics.fmean((results[i - 1][1]["rps"], results[i + 1][1]["rps"]))
+            ratio = r["rps"] / baseline
             p99s[v].append(r["p99"])
             if v != "bare":
                 ratios[v].append(ratio)
