@@ -16,8 +16,9 @@ from bootstrap import sandbox
 from bootstrap.sandbox.cli import sandbox_cli
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
-from receivers.db import CORE_MIGRATIONS, Database
+from receivers.db import Database
 from receivers.errors import ConfigurationError, StorageUnavailable
+from receivers.migrations import CORE_MIGRATIONS
 from receivers.settings import ReceiverSettings, load_receiver_settings
 
 log = logging.getLogger("app")

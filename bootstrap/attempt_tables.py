@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from receivers.db import Migration, UtcDateTime, create_tables
+from receivers.migrations import Migration, UtcDateTime, create_tables
 
 # States of an attempt that is still changing Sendcloud: at most one per integration.
 ACTIVE = ("planned", "applying")

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from receivers.access import OperatorToken, TokenGuard
-from receivers.db import Database, Migration
+from receivers.db import Database
 from receivers.handling import Receiver
 from receivers.inbox import Inbox
+from receivers.migrations import Migration
 from receivers.settings import ReceiverSettings
 from receivers.signature import SigningKeys
 from receivers.store import EventStore, StoredEvent

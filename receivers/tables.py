@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from receivers.db import Migration, UtcDateTime, create_tables
+from receivers.migrations import Migration, UtcDateTime, create_tables
 
 metadata = sa.MetaData()
 

@@ -17,7 +17,8 @@ import bootstrap
 from bootstrap.attempt_tables import MIGRATIONS, attempts
 from bootstrap.errors import AttemptInProgress
 from bootstrap.plan import desired_for
-from receivers.db import CORE_MIGRATIONS, Database
+from receivers.db import Database
+from receivers.migrations import CORE_MIGRATIONS
 from tests.conftest import free_port, shutdown_app
 from tests.sandbox_fixture import SendcloudSandbox
 

@@ -63,7 +63,7 @@ def test_four_processes_upgrade_one_postgresql_database(pg_url: str, tmp_path: P
 
 
 def test_upgrade_twice_applies_nothing_the_second_time(tmp_path: Path) -> None:
-    from receivers.db import CORE_MIGRATIONS
+    from receivers.migrations import CORE_MIGRATIONS
 
     db = Database(f"sqlite:///{tmp_path / 'again.sqlite3'}")
     assert db.upgrade(CORE_MIGRATIONS) == ["core v1"]

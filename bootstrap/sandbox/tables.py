@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from receivers.db import Migration, create_tables
+from receivers.migrations import Migration, create_tables
 
 metadata = sa.MetaData()
 
