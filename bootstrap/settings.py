@@ -10,6 +10,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from receivers.errors import ConfigurationError
+from receivers.settings import decimal_number, whole_number
 
 DEFAULT_API_URL = "https://panel.sendcloud.sc/api/v2"
 DEFAULT_TOKEN_URL = "https://account.sendcloud.com/oauth2/token"  # noqa: S105 (a URL, not a secret)
@@ -167,25 +168,17 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
             "or leave it unset to have one generated"
         )
 
-    raw_hops = env.get("TRUSTED_PROXY_HOPS", "0").strip() or "0"
-    trusted_proxy_hops = int(raw_hops) if raw_hops.isdigit() else 0
-    if not raw_hops.isdigit():
-        problems.append(
-            f"TRUSTED_PROXY_HOPS must be 0 or a positive whole number, got {raw_hops!r}"
-        )
-
-    retry_budget = DEFAULT_RETRY_BUDGET_SECONDS
-    raw_budget = env.get("SENDCLOUD_RETRY_BUDGET", "").strip()
-    if raw_budget:
-        try:
-            retry_budget = float(raw_budget)
-        except ValueError:
-            retry_budget = -1.0
-        if not 0 <= retry_budget <= 600:
-            problems.append(
-                "SENDCLOUD_RETRY_BUDGET must be a number of seconds between 0 and 600, "
-                f"got {raw_budget!r}"
-            )
+    trusted_proxy_hops = whole_number(
+        env, "TRUSTED_PROXY_HOPS", 0, problems, what="0 or a positive whole number"
+    )
+    retry_budget = decimal_number(
+        env,
+        "SENDCLOUD_RETRY_BUDGET",
+        DEFAULT_RETRY_BUDGET_SECONDS,
+        problems,
+        what="a number of seconds between 0 and 600",
+        valid=lambda s: 0 <= s <= 600,
+    )
 
     if problems:
         raise ConfigurationError(problems)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,48 @@ class ReceiverSettings:
         )
 
 
+def whole_number(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    problems: list[str],
+    *,
+    what: str,
+    valid: Callable[[int], bool] = lambda _: True,
+) -> int:
+    """An optional whole-number variable; a bad value adds a problem and gives `default`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and valid(int(raw)):
+        return int(raw)
+    problems.append(f"{name} must be {what}, got {raw!r}")
+    return default
+
+
+def decimal_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    problems: list[str],
+    *,
+    what: str,
+    valid: Callable[[float], bool] = lambda _: True,
+) -> float:
+    """An optional decimal variable; a bad value adds a problem and gives `default`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")  # fails every range check below
+    if value == value and valid(value):
+        return value
+    problems.append(f"{name} must be {what}, got {raw!r}")
+    return default
+
+
 def load_receiver_settings(env: Mapping[str, str], instance_path: Path) -> ReceiverSettings:
     """Read the receiver's variables; raise ConfigurationError listing every problem."""
     problems: list[str] = []
@@ -41,16 +83,14 @@ def load_receiver_settings(env: Mapping[str, str], instance_path: Path) -> Recei
     elif problem := url_problem(database_url):
         problems.append(problem)
 
-    max_body_bytes = DEFAULT_MAX_BODY_BYTES
-    raw_limit = env.get("WEBHOOK_MAX_BODY_BYTES", "").strip()
-    if raw_limit:
-        if raw_limit.isdigit() and int(raw_limit) > 0:
-            max_body_bytes = int(raw_limit)
-        else:
-            problems.append(
-                "WEBHOOK_MAX_BODY_BYTES must be a positive whole number of bytes, "
-                f"not {raw_limit!r}"
-            )
+    max_body_bytes = whole_number(
+        env,
+        "WEBHOOK_MAX_BODY_BYTES",
+        DEFAULT_MAX_BODY_BYTES,
+        problems,
+        what="a positive whole number of bytes",
+        valid=lambda n: n > 0,
+    )
 
     secret = (env.get("SENDCLOUD_WEBHOOK_SECRET") or env.get("SENDCLOUD_SECRET_KEY") or "").strip()
     previous = env.get("SENDCLOUD_WEBHOOK_SECRET_PREVIOUS", "").strip()

@@ -119,3 +119,28 @@ def test_heroku_postgres_scheme_is_accepted() -> None:
     assert url_problem("postgres://u:p@db.example.com:5432/d") is None
     assert normalise_url("postgres://u:p@h/d") == "postgresql+psycopg://u:p@h/d"
     assert normalise_url("postgresql://u:p@h/d") == "postgresql+psycopg://u:p@h/d"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRUSTED_PROXY_HOPS", "-1"),
+        ("TRUSTED_PROXY_HOPS", "two"),
+        ("SENDCLOUD_RETRY_BUDGET", "601"),
+        ("SENDCLOUD_RETRY_BUDGET", "nan"),
+        ("SENDCLOUD_RETRY_BUDGET", "soon"),
+    ],
+)
+def test_bad_numbers_are_named_with_the_value_given(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_bootstrap_settings({name: value})
+    assert caught.value.problems == (
+        next(p for p in caught.value.problems if p.startswith(f"{name} must be")),
+    )
+    assert repr(value) in caught.value.problems[0]
+
+
+def test_numbers_in_range_are_read() -> None:
+    settings = load_bootstrap_settings({"TRUSTED_PROXY_HOPS": "2", "SENDCLOUD_RETRY_BUDGET": "0.5"})
+    assert settings.trusted_proxy_hops == 2
+    assert settings.retry_budget_seconds == 0.5

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from receivers.errors import ConfigurationError
+from receivers.settings import decimal_number, whole_number
 
 # Sendcloud retries after 5 minutes first; 1/300 makes that one second in the sandbox.
 DEFAULT_RETRY_SCALE = 1 / 300
@@ -22,25 +23,22 @@ class SandboxConfig:
 def load_sandbox_config(env: Mapping[str, str]) -> SandboxConfig:
     """Read SANDBOX_TOKEN_LIFETIME and SANDBOX_RETRY_SCALE; raise ConfigurationError if bad."""
     problems: list[str] = []
-    lifetime = SandboxConfig.token_lifetime
-    raw = env.get("SANDBOX_TOKEN_LIFETIME", "").strip()
-    if raw:
-        if raw.isdigit() and int(raw) > 0:
-            lifetime = int(raw)
-        else:
-            problems.append(f"SANDBOX_TOKEN_LIFETIME must be a number of seconds > 0, got {raw!r}")
-    scale = DEFAULT_RETRY_SCALE
-    raw = env.get("SANDBOX_RETRY_SCALE", "").strip()
-    if raw:
-        try:
-            scale = float(raw)
-        except ValueError:
-            scale = -1.0
-        if not 0 < scale <= 1:
-            problems.append(
-                f"SANDBOX_RETRY_SCALE must be a factor > 0 and <= 1 "
-                f"(1 = Sendcloud's real retry schedule), got {raw!r}"
-            )
+    lifetime = whole_number(
+        env,
+        "SANDBOX_TOKEN_LIFETIME",
+        SandboxConfig.token_lifetime,
+        problems,
+        what="a number of seconds > 0",
+        valid=lambda n: n > 0,
+    )
+    scale = decimal_number(
+        env,
+        "SANDBOX_RETRY_SCALE",
+        DEFAULT_RETRY_SCALE,
+        problems,
+        what="a factor > 0 and <= 1 (1 = Sendcloud's real retry schedule)",
+        valid=lambda f: 0 < f <= 1,
+    )
     if problems:
         raise ConfigurationError(problems)
     return SandboxConfig(token_lifetime=lifetime, retry_scale=scale)
