@@ -10,17 +10,15 @@ worker_class = "sync"
 # How many: a sync worker sits idle while its commit is flushed to disk (SQLite fsync
 # ~0.25 ms, PostgreSQL round trip + WAL flush ~0.5 ms) and while its client reconnects,
 # so more workers than cores overlap that waiting with the other workers' CPU. gunicorn's
-# rule of thumb, 2 x cores + 1, gives 5 on the 2-vCPU reference machine. wrk c16
-# benchmark, receiver/bare (README, receiver benchmark): lead, quiet machine, 2 -> 5
-# workers: SQLite 0.22 -> 0.24/0.31, PostgreSQL 0.20 -> 0.25/0.37; 2026-11-28 with 5
-# workers SQLite 0.31/0.25, PostgreSQL 0.28/0.30; p99 45-58 ms -> 26-36 ms (README
-# figures). Capped at 5 because each worker holds ~58 MiB (SQLAlchemy + psycopg), so
-# 5 workers and the master stay near 320 MiB, inside a 512 MiB container even on a host
-# that reports many cores. WEB_CONCURRENCY (Heroku sets it per dyno size) always wins.
+# rule of thumb, 2 x cores + 1, gives 5 on the 2-vCPU reference machine; going from 2 to
+# 5 workers took the receiver's p99 at 16 connections from 45-58 ms to 26-37 ms (figures
+# in the README's receiver benchmark). Capped at 5 because each worker holds ~58 MiB
+# (SQLAlchemy + psycopg): 5 workers and the master stay near 320 MiB, inside a 512 MiB
+# container even on a host that reports many cores. WEB_CONCURRENCY (Heroku sets it per
+# dyno size) always wins.
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 workers = int(os.environ.get("WEB_CONCURRENCY", str(min(2 * (_cores or 1) + 1, 5))))
 timeout = 30
 graceful_timeout = 20
-keepalive = 2
 accesslog = None
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
