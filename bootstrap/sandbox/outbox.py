@@ -67,7 +67,23 @@ def secret_for(conn: Connection, integration_id: int) -> str | None:
 
 def enqueue(conn: Connection, action: str, url: str, payload: Any, key: str) -> int:
     """Queue one signed webhook inside the caller's transaction; return its outbox id."""
+    return _insert(conn, action, url, payload, key, claimed=False).id
+
+
+def enqueue_claimed(conn: Connection, action: str, url: str, payload: Any, key: str) -> Claimed:
+    """Queue one signed webhook already claimed by the caller, who delivers it right away.
+
+    Queued and claimed in one transaction: a delivery thread polling the outbox cannot
+    take it between the two (if the caller dies, the lease runs out and it is retried).
+    """
+    return _insert(conn, action, url, payload, key, claimed=True)
+
+
+def _insert(
+    conn: Connection, action: str, url: str, payload: Any, key: str, claimed: bool
+) -> Claimed:
     body = serialise(payload)
+    signature = sign(body.encode("utf-8"), key)
     now = now_ms()
     result = conn.execute(
         outbox.insert()
@@ -75,20 +91,20 @@ def enqueue(conn: Connection, action: str, url: str, payload: Any, key: str) -> 
             action=action,
             url=url,
             body=body,
-            signature=sign(body.encode("utf-8"), key),
-            state="pending",
+            signature=signature,
+            state="delivering" if claimed else "pending",
             attempts=0,
             due_ms=now,
-            claimed_until_ms=0,
+            claimed_until_ms=now + LEASE_MS if claimed else 0,
             created_ms=now,
         )
         .returning(outbox.c.id)
     )
-    return int(result.scalar_one())
+    return Claimed(int(result.scalar_one()), action, url, body, signature, 0)
 
 
-def claim(db: Database, outbox_id: int | None = None) -> Claimed | None:
-    """Take one due row (or the given one) for delivery; None if there is none free."""
+def claim(db: Database) -> Claimed | None:
+    """Take the next due row for delivery; None if there is none free."""
     now = now_ms()
     with db.begin_write() as conn:
         query = sa.select(outbox).where(
@@ -97,8 +113,6 @@ def claim(db: Database, outbox_id: int | None = None) -> Claimed | None:
                 sa.and_(outbox.c.state == "delivering", outbox.c.claimed_until_ms < now),
             )
         )
-        if outbox_id is not None:
-            query = query.where(outbox.c.id == outbox_id)
         row = conn.execute(query.order_by(outbox.c.due_ms, outbox.c.id).limit(1)).first()
         if row is None:
             return None

@@ -122,10 +122,7 @@ class Sandbox:
             if key is None:  # pragma: no cover - seeded together with the integration
                 raise TriggerFailed(f"integration {integration_id} has no keys")
             payload = _payload(action, row, options)
-            outbox_id = outbox.enqueue(conn, action, target, payload, key)
-        item = outbox.claim(self.db, outbox_id)
-        if item is None:  # pragma: no cover - another worker raced us to a row it cannot see yet
-            raise TriggerFailed("the webhook was taken by another worker")
+            item = outbox.enqueue_claimed(conn, action, target, payload, key)
         return deliver(self.db, item, self.config.retry_scale)
 
     def faults(self, **changes: Any) -> switches.Faults:
