@@ -47,7 +47,6 @@ def init_app(app: Flask, settings: BootstrapSettings, db: Database, token: Opera
     )
     # Verified integration events reaching any worker update the attempt at once.
     receiving.listeners.append(bootstrapper.on_delivery)
-    app.extensions["bootstrap_settings"] = settings
     app.extensions["bootstrap"] = BootstrapServices(
         settings=settings,
         db=db,
