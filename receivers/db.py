@@ -215,4 +215,6 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.autocommit = True
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO on")
+            # The hot path encodes its text parameters as UTF-8 itself (receivers/pg_writes.py).
+            cursor.execute("SET client_encoding TO 'UTF8'")
         dbapi_connection.autocommit = previous

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from receivers import inbox_sql as q
+from receivers import pg_writes
 from receivers.db import Database
 from receivers.errors import StorageUnavailable
 from receivers.schemas import Classified
@@ -103,7 +104,14 @@ class Inbox:
             import psycopg
 
             self._errors = (psycopg.Error,)
-            self._pg_sql = {kind: q.pg_insert_with_state(kind) for kind in (None, *q.UPSERT)}
+            self._pg_insert = {
+                kind: pg_writes.Prepared.from_named(
+                    f"receiver_insert_{kind or 'plain'}",
+                    q.insert_with_state(kind),
+                    binary=frozenset({"body"}),  # 1.5 KB as it is, not hex-escaped to 3 KB
+                )
+                for kind in (None, *q.UPSERT)
+            }
         # The pool hands back the driver's own exception when connecting fails.
         self._connect_errors: tuple[type[Exception], ...] = (SQLAlchemyError, *self._errors)
 
@@ -153,8 +161,8 @@ class Inbox:
 
     def _record_pg(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
         # Autocommit: this single statement is its own durable transaction.
-        row = conn.execute(self._pg_sql[kind], p).fetchone()
-        return Recorded(int(row[0]), str(row[1])) if row is not None else None
+        row = pg_writes.first_row(conn, self._pg_insert[kind], p)
+        return Recorded(int(row[0] or 0), str(row[1])) if row is not None else None
 
     def _queue(self) -> AbstractContextManager[None]:
         return self._writer.hold() if self._writer is not None else nullcontext()
@@ -213,7 +221,14 @@ class Inbox:
         if not self._sqlite:
             # Each statement commits by itself: one round trip per event.
             driver: Any = proxy.driver_connection
-            driver.autocommit = True
+            try:
+                driver.autocommit = True
+                pg_writes.prepare(driver, tuple(self._pg_insert.values()))
+            except self._errors as exc:
+                proxy.invalidate()
+                raise StorageUnavailable(
+                    f"the database is unavailable ({type(exc).__name__})"
+                ) from exc
         return proxy
 
     def _checkin(self, proxy: Any) -> None:

@@ -72,7 +72,7 @@ WHERE id = :id
 """
 
 
-def pg_insert_with_state(kind: str | None) -> str:
+def insert_with_state(kind: str | None) -> str:
     """PostgreSQL: upsert the state and insert the delivery in ONE autocommit statement.
 
     The state upsert runs first (a data-modifying CTE) so the delivery row is written once
@@ -80,23 +80,15 @@ def pg_insert_with_state(kind: str | None) -> str:
     committed row, so concurrent deliveries for one parcel cannot both win.
     """
     if kind is None:
-        return _binary_body(pg(INSERT_EVENT.format(outcome=":outcome") + " RETURNING id, outcome"))
-    return _binary_body(
-        pg(
-            # Built from the fixed fragments above only; every value is a bound parameter.
-            f"WITH up AS ({UPSERT[kind]} RETURNING 1) "  # noqa: S608
-            + INSERT_EVENT.format(
-                outcome="CASE WHEN EXISTS (SELECT 1 FROM up) THEN 'applied' ELSE 'stale' END"
-            )
-            + " RETURNING id, outcome"
+        return INSERT_EVENT.format(outcome=":outcome") + " RETURNING id, outcome"
+    # Built from the fixed fragments above only; every value is a bound parameter.
+    return (
+        f"WITH up AS ({UPSERT[kind]} RETURNING 1) "  # noqa: S608
+        + INSERT_EVENT.format(
+            outcome="CASE WHEN EXISTS (SELECT 1 FROM up) THEN 'applied' ELSE 'stale' END"
         )
+        + " RETURNING id, outcome"
     )
-
-
-def _binary_body(sql: str) -> str:
-    # The raw body goes to its bytea column in binary: in text format psycopg would hex-
-    # escape 1.5 KB into 3 KB and the server would decode it again, on every delivery.
-    return sql.replace("%(body)s", "%(body)b")
 
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")

@@ -141,8 +141,16 @@ class Classified:
 
 
 def _text(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL; a signed delivery must never fail to store for it.
-    return value.replace("\x00", "") if value is not None else None
+    # A signed delivery must never fail to store for its text: PostgreSQL text cannot hold
+    # NUL, and JSON's lone surrogates ("\ud800") are not encodable as UTF-8 (they become "?").
+    if value is None:
+        return None
+    value = value.replace("\x00", "")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        value = value.encode(errors="replace").decode()
+    return value
 
 
 def classify(payload: Any) -> Classified:

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -36,6 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from receivers.signature import sign  # noqa: E402 (needs the repository on sys.path first)
+from tests.benchmarks import proto_app  # noqa: E402
 
 SECRET = "bench-webhook-secret-0123456789abcdef"
 PG_SERVER = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -142,18 +144,67 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def wrk(url: str, bodies: Path, phase: str, seconds: int, connections: int) -> dict[str, float]:
-    """Run wrk once; return req/s, p50/p99 in ms and error counts."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command, CPU seconds) for every process."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+        found[int(entry.name)] = (int(fields[1]), command, cpu)
+    return found
+
+
+def _machine_busy() -> float:
+    """Non-idle CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK  # minus idle and iowait
+
+
+def _cpu_by_group(root: int) -> dict[str, float]:
+    """CPU seconds so far of the gunicorn tree under `root` and of all postgres processes."""
+    stats = _proc_stats()
+    tree, frontier = set(), {root}
+    while frontier:
+        tree |= frontier
+        frontier = {pid for pid, (ppid, _, _) in stats.items() if ppid in frontier} - tree
+    return {
+        "gunicorn": sum(stats[pid][2] for pid in tree if pid in stats),
+        "postgres": sum(cpu for _, command, cpu in stats.values() if command == "postgres"),
+        "machine": _machine_busy(),
+    }
+
+
+def wrk(
+    url: str, bodies: Path, phase: str, seconds: int, connections: int, root: int = 0
+) -> dict[str, float]:
+    """Run wrk once; return req/s, p50/p99 in ms, error counts and CPU ms per request."""
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
     cmd += ["-s", str(LUA), url + "/webhooks/sendcloud", "--", str(bodies), phase]
+    before, wrk_before = _cpu_by_group(root), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after, wrk_after = _cpu_by_group(root), resource.getrusage(resource.RUSAGE_CHILDREN)
     found = re.search(r"WRKJSON (\{.*\})", out)
     if found is None:
         raise SystemExit("wrk gave no result:\n" + out)
     raw = json.loads(found.group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = sum(raw[k] for k in ("connect_err", "read_err", "write_err", "timeout_err"))
+    per_request = 1000 / max(raw["requests"], 1)
+    cpu = {f"cpu_{k}": (after[k] - before[k]) * per_request for k in before}
+    wrk_cpu = wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime
+    cpu["cpu_wrk"] = wrk_cpu * per_request
     return {
+        **cpu,
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
         "p50": raw["p50_us"] / 1000,
         "p99": raw["p99_us"] / 1000,
@@ -183,9 +234,19 @@ def stored_rows(variant: str, database_url: str) -> int:
 
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
             return int(conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0])
+    table = "events" if variant == "proto-pg" else "webhook_events"
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM webhook_events").fetchone()
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 (fixed names)
         return int(row[0]) if row else 0
+
+
+def _pg_schema() -> tuple[str, str]:
+    """A fresh PostgreSQL schema and a URL whose search_path points at it."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in PG_SERVER else "?"
+    return schema, f"{PG_SERVER}{sep}options=-csearch_path%3D{schema}"
 
 
 def run_variant(variant: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -197,17 +258,19 @@ def run_variant(variant: str, work: Path, args: argparse.Namespace) -> dict[str,
         db_file = work / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
         url_db = f"sqlite:///{db_file}"
         app, env = "app:create_app()", receiver_env(url_db)
+    elif variant == "proto-pg":
+        schema, url_db = _pg_schema()
+        with psycopg.connect(url_db, autocommit=True) as conn:
+            conn.execute(proto_app.SCHEMA)
+        app = "tests.benchmarks.proto_app:create_app()"
+        env = {"PROTO_DSN": url_db, "PROTO_SECRET": SECRET}
     else:
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        sep = "&" if "?" in PG_SERVER else "?"
-        url_db = f"{PG_SERVER}{sep}options=-csearch_path%3D{schema}"
+        schema, url_db = _pg_schema()
         app, env = "app:create_app()", receiver_env(url_db)
     proc, url = start_gunicorn(app, env, work / f"gunicorn-{variant}.log")
     try:
-        warm = wrk(url, work, "warm", args.warmup, args.connections)
-        result = wrk(url, work, "measure", args.duration, args.connections)
+        warm = wrk(url, work, "warm", args.warmup, args.connections, proc.pid)
+        result = wrk(url, work, "measure", args.duration, args.connections, proc.pid)
         if variant != "bare":
             # Every answered request must be a stored row (distinct bodies, no duplicates).
             result["answered"] = warm["requests"] + result["requests"]
@@ -229,8 +292,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--variants",
+        help="comma-separated receiver variants instead of the default sqlite,pg; "
+        "proto-pg is the reference's raw-driver prototype (a yardstick, not the receiver)",
+    )
     args = parser.parse_args()
-    variants = ["bare"] + ([] if args.no_sqlite else ["sqlite"]) + ([] if args.no_pg else ["pg"])
+    if args.variants:
+        chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = set(chosen) - {"sqlite", "pg", "proto-pg"}
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    else:
+        chosen = ([] if args.no_sqlite else ["sqlite"]) + ([] if args.no_pg else ["pg"])
+    variants = ["bare", *chosen]
     work = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
     per_thread = 40000
     write_bodies(work, "warm", 0, 8000, 2)
@@ -261,6 +336,10 @@ def main() -> None:
                 f"p99 {r['p99']:6.2f} ms  ratio {ratio:4.2f}  non2xx {r['non2xx']:.0f}  "
                 f"socket_err {r['socket_errors']:.0f}"
                 + (f"  stored {r['stored']:.0f}/{r['answered']:.0f}" if "stored" in r else "")
+            )
+            print(
+                f"        cpu ms/req: machine {r['cpu_machine']:.2f}  gunicorn "
+                f"{r['cpu_gunicorn']:.2f}  postgres {r['cpu_postgres']:.2f}  wrk {r['cpu_wrk']:.2f}"
             )
     for v, values in ratios.items():
         print(
