@@ -5,27 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from receivers import inbox_sql as q
 from receivers import pg_writes
 from receivers.db import Database
-from receivers.errors import StorageUnavailable
+from receivers.held_connections import HeldConnections
 from receivers.schemas import Classified
 from receivers.sqlite_writes import WriterQueue, sqlite_transaction
 from receivers.tables import SQLITE_DATETIME_FORMAT
 
 log = logging.getLogger(__name__)
-
-# Idle connections kept per process: a sync worker needs one; threaded servers a few more.
-_MAX_IDLE = 4
 
 
 @dataclass(frozen=True)
@@ -92,18 +86,15 @@ class Inbox:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sqlite = db.is_sqlite
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
         self._writer: WriterQueue | None = None
         if self._sqlite:
-            self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
             database = db.engine.url.database
             if database and database != ":memory:":
                 self._writer = WriterQueue(Path(database + ".write-lock"))
+            self._held = HeldConnections(db.engine, (sqlite3.Error,))
         else:
             import psycopg
 
-            self._errors = (psycopg.Error,)
             self._pg_insert = {
                 kind: pg_writes.Prepared.from_named(
                     f"receiver_insert_{kind or 'plain'}",
@@ -112,8 +103,7 @@ class Inbox:
                 )
                 for kind in (None, *q.UPSERT)
             }
-        # The pool hands back the driver's own exception when connecting fails.
-        self._connect_errors: tuple[type[Exception], ...] = (SQLAlchemyError, *self._errors)
+            self._held = HeldConnections(db.engine, (psycopg.Error,), self._prepare_pg)
 
     def record(self, delivery: Delivery) -> Recorded | None:
         """Store `delivery` and apply it if newest; None when it was already stored."""
@@ -122,24 +112,22 @@ class Inbox:
         params.update(signing_key=delivery.key, body=delivery.body, outcome=_plain_outcome(c))
         if self._sqlite:
             params["received_at"] = delivery.received_at.strftime(SQLITE_DATETIME_FORMAT)
-            found: Recorded | None = self._run(self._record_sqlite, _kind(c), params)
-            return found
+            kind = _kind(c)
+            return self._held.run(lambda conn: self._record_sqlite(conn, kind, params))
         params["received_at"] = delivery.received_at
-        recorded: Recorded | None = self._run(self._record_pg, _kind(c), params)
-        return recorded
+        statement = self._pg_insert[_kind(c)]
+        return self._held.run(lambda conn: self._record_pg(conn, statement, params))
 
     def reapply(self, event_id: int, event_hash: str, c: Classified) -> str:
         """Re-run the state update of a stored delivery; returns its (new) outcome."""
         params = _params(event_hash, c)
         params.update(id=event_id, outcome=_plain_outcome(c))
-        return str(self._run(self._reapply, _kind(c), params))
+        kind = _kind(c)
+        return self._held.run(lambda conn: self._reapply(conn, kind, params))
 
     def close(self) -> None:
         """Close every idle connection (app shutdown)."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for proxy in idle:
-            proxy.invalidate()
+        self._held.close()
         if self._writer is not None:
             self._writer.close()
 
@@ -159,10 +147,17 @@ class Inbox:
                 conn.execute(q.MARK_OUTCOME, {"outcome": outcome, "id": event_id})
         return Recorded(event_id, outcome)
 
-    def _record_pg(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
+    def _record_pg(
+        self, conn: Any, statement: pg_writes.Prepared, p: dict[str, Any]
+    ) -> Recorded | None:
         # Autocommit: this single statement is its own durable transaction.
-        row = pg_writes.first_row(conn, self._pg_insert[kind], p)
+        row = pg_writes.first_row(conn, statement, p)
         return Recorded(int(row[0] or 0), str(row[1])) if row is not None else None
+
+    def _prepare_pg(self, conn: Any) -> None:
+        # Each statement commits by itself: one round trip per event.
+        conn.autocommit = True
+        pg_writes.prepare(conn, tuple(self._pg_insert.values()))
 
     def _queue(self) -> AbstractContextManager[None]:
         return self._writer.hold() if self._writer is not None else nullcontext()
@@ -190,50 +185,3 @@ class Inbox:
             p["outcome"] = "applied" if current and current[0] == p["event_hash"] else "stale"
         conn.execute(up, p)
         return str(p["outcome"])
-
-    def _run(self, work: Any, kind: str | None, params: dict[str, Any]) -> Any:
-        # A held connection may have died while idle (database restart): the statements
-        # are idempotent (unique event hash), so one retry on a fresh connection is safe.
-        for attempt in (1, 2):
-            proxy = self._checkout()
-            try:
-                result = work(proxy.driver_connection, kind, params)
-            except self._errors as exc:
-                proxy.invalidate()
-                if attempt == 2:
-                    raise StorageUnavailable(
-                        f"the database is unavailable ({type(exc).__name__})"
-                    ) from exc
-                log.warning("inbox_connection_retry error=%s", type(exc).__name__)
-                continue
-            self._checkin(proxy)
-            return result
-        raise AssertionError("unreachable")
-
-    def _checkout(self) -> Any:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        try:
-            proxy = self.db.engine.raw_connection()
-        except self._connect_errors as exc:
-            raise StorageUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
-        if not self._sqlite:
-            # Each statement commits by itself: one round trip per event.
-            driver: Any = proxy.driver_connection
-            try:
-                driver.autocommit = True
-                pg_writes.prepare(driver, tuple(self._pg_insert.values()))
-            except self._errors as exc:
-                proxy.invalidate()
-                raise StorageUnavailable(
-                    f"the database is unavailable ({type(exc).__name__})"
-                ) from exc
-        return proxy
-
-    def _checkin(self, proxy: Any) -> None:
-        with self._lock:
-            if len(self._idle) < _MAX_IDLE:
-                self._idle.append(proxy)
-                return
-        proxy.invalidate()
