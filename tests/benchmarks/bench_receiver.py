@@ -3,15 +3,19 @@
 Run by hand (not part of pytest or CI), from the repository root:
 
     .venv/bin/python tests/benchmarks/bench_receiver.py [--rounds 4] [--duration 10]
-        [--connections 16] [--no-pg] [--no-sqlite]
+        [--connections 16] [--no-pg] [--no-sqlite] [--variants sqlite,pg,proto-pg]
 
-Each round starts gunicorn (gunicorn.conf.py: sync workers, WEB_CONCURRENCY) once per run:
-bare, receiver, bare, receiver, bare (receivers in alternating order), and compares each
-receiver run with the mean of the two bare runs around it. The variants are
+Each round starts gunicorn (gunicorn.conf.py: sync workers, as many as it picks for the
+store) once per run: bare, receiver, bare, receiver, bare (receivers in alternating order;
+the bare runs get the worker count of the receiver next to them, with an extra bare run
+where two neighbours differ), and compares each receiver run with the mean of the two bare
+runs around it. The variants are
 the bare app, the real receiver on a fresh durable SQLite file (WAL, synchronous=FULL), and the
 real receiver on a fresh PostgreSQL schema (synchronous_commit=on; TEST_DATABASE_URL or the
 local server). wrk (a separate process) posts distinct pre-signed ~1.5 KB
 `parcel_status_changed` bodies, so every request is a real insert. Rounds alternate the order.
+`proto-pg` is the reference's raw-driver prototype (tests/benchmarks/proto_app.py), a yardstick
+for what this machine allows in the same run; it is not the receiver.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import re
 import resource
+import runpy
 import socket
 import statistics
 import subprocess
@@ -263,8 +268,23 @@ def checkpoint() -> None:
         pass
 
 
-def run_variant(variant: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
-    """Start one server, warm it up, measure it, stop it."""
+def procfile_workers(variant: str) -> int:
+    """The worker count gunicorn.conf.py picks for `variant`'s store (it depends on it)."""
+    url = "sqlite:///bench.sqlite3" if variant == "sqlite" else PG_SERVER
+    saved = dict(os.environ)
+    os.environ.pop("WEB_CONCURRENCY", None)
+    os.environ["DATABASE_URL"] = url
+    try:
+        return int(runpy.run_path(str(REPO / "gunicorn.conf.py"))["workers"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_variant(
+    variant: str, work: Path, args: argparse.Namespace, workers: int
+) -> dict[str, float]:
+    """Start one server with `workers` workers, warm it up, measure it, stop it."""
     schema = None
     if variant == "bare":
         app, env, url_db = "tests.benchmarks.bare_app:create_app()", {}, ""
@@ -281,6 +301,7 @@ def run_variant(variant: str, work: Path, args: argparse.Namespace) -> dict[str,
     else:
         schema, url_db = _pg_schema()
         app, env = "app:create_app()", receiver_env(url_db)
+    env["WEB_CONCURRENCY"] = str(workers)
     proc, url = start_gunicorn(app, env, work / f"gunicorn-{variant}.log")
     try:
         warm = wrk(url, work, "warm", args.warmup, args.connections, proc.pid)
@@ -335,21 +356,25 @@ def main() -> None:
         # The bare endpoint's own throughput drifts by a third within one run on this VM,
         # so every receiver run is bracketed by bare runs and compared with their mean.
         order = receivers if rnd % 2 == 0 else list(reversed(receivers))
-        sequence = ["bare"]
+        # Bare runs use the worker count of the receiver they bracket (it depends on the store).
+        sequence: list[tuple[str, int]] = []
         for v in order:
-            sequence += [v, "bare"]
-        results = [(v, run_variant(v, work, args)) for v in sequence]
-        for i, (v, r) in enumerate(results):
+            workers = procfile_workers(v)
+            if not sequence or sequence[-1] != ("bare", workers):
+                sequence.append(("bare", workers))
+            sequence += [(v, workers), ("bare", workers)]
+        results = [(v, w, run_variant(v, work, args, w)) for v, w in sequence]
+        for i, (v, w, r) in enumerate(results):
             if v == "bare":
                 baseline = r["rps"]
             else:
-                baseline = statistics.fmean((results[i - 1][1]["rps"], results[i + 1][1]["rps"]))
+                baseline = statistics.fmean((results[i - 1][2]["rps"], results[i + 1][2]["rps"]))
             ratio = r["rps"] / baseline
             p99s[v].append(r["p99"])
             if v != "bare":
                 ratios[v].append(ratio)
             print(
-                f"round {rnd + 1} {v:<7} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
+                f"round {rnd + 1} {v:<8} w{w} {r['rps']:6.0f} req/s  p50 {r['p50']:6.2f} ms  "
                 f"p99 {r['p99']:6.2f} ms  ratio {ratio:4.2f}  non2xx {r['non2xx']:.0f}  "
                 f"socket_err {r['socket_errors']:.0f}"
                 + (f"  stored {r['stored']:.0f}/{r['answered']:.0f}" if "stored" in r else "")
