@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from receivers import inbox_sql as q
 from receivers import pg_writes
 from receivers.db import Database
@@ -93,8 +95,6 @@ class Inbox:
                 self._writer = WriterQueue(Path(database + ".write-lock"))
             self._held = HeldConnections(db.engine, (sqlite3.Error,))
         else:
-            import psycopg
-
             self._pg_insert = {
                 kind: pg_writes.Prepared.from_named(
                     f"receiver_insert_{kind or 'plain'}",
@@ -152,7 +152,12 @@ class Inbox:
     ) -> Recorded | None:
         # Autocommit: this single statement is its own durable transaction.
         row = pg_writes.first_row(conn, statement, p)
-        return Recorded(int(row[0] or 0), str(row[1])) if row is not None else None
+        if row is None:
+            return None  # already stored: ON CONFLICT DO NOTHING returns no row
+        event_id, outcome = row
+        if event_id is None or outcome is None:
+            raise psycopg.DataError("the insert returned no id or outcome")
+        return Recorded(int(event_id), outcome)
 
     def _prepare_pg(self, conn: Any) -> None:
         # Each statement commits by itself: one round trip per event.

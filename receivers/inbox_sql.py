@@ -91,9 +91,10 @@ def insert_with_state(kind: str | None) -> str:
     )
 
 
-_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+# A `:name` placeholder (not `::type` casts).
+NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
 def pg(sql: str) -> str:
     """Turn `:name` parameters into psycopg's `%(name)s`."""
-    return _NAMED.sub(r"%(\1)s", sql)
+    return NAMED_PARAMETER.sub(r"%(\1)s", sql)

@@ -19,7 +19,8 @@ from typing import Any, cast
 import psycopg
 from psycopg import pq
 
-_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+from receivers.inbox_sql import NAMED_PARAMETER
+
 _TEXT, _BINARY = 0, 1
 
 
@@ -42,13 +43,13 @@ class Prepared:
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
 
-        positional = _NAMED.sub(number, sql)
+        positional = NAMED_PARAMETER.sub(number, sql)
         formats = tuple(_BINARY if p in binary else _TEXT for p in order)
         return cls(name.encode(), positional.encode(), tuple(order), formats)
 
 
 def encode(value: Any) -> bytes | None:
-    """A parameter in PostgreSQL's text format (bytes are sent as they are, in binary)."""
+    """A parameter in PostgreSQL's text format; bytes pass through (name them `binary`)."""
     if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, bool):  # before int: bool is an int
