@@ -22,6 +22,7 @@ from psycopg import pq
 from receivers.inbox_sql import NAMED_PARAMETER
 
 _TEXT, _BINARY = 0, 1
+_NO_SUCH_STATEMENT = b"26000"  # SQLSTATE invalid_sql_statement_name
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ def first_row(
     # None is SQL NULL (psycopg passes it the same way; the stub's type omits it).
     pgconn = conn.pgconn
     result = pgconn.exec_prepared(statement.name, cast(list[bytes], encoded), statement.formats)
+    if result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+        # Not prepared on this server connection: a pooler in transaction mode (PgBouncer
+        # before 1.21, or without max_prepared_statements) hands out other server
+        # connections. Run it unprepared: parsed each time, still one round trip.
+        result = pgconn.exec_params(statement.sql, encoded, None, statement.formats)
     _check(result, pq.ExecStatus.TUPLES_OK)
     if result.ntuples == 0:
         return None
