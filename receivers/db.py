@@ -68,7 +68,10 @@ class Database:
                 pool_size=5,
                 max_overflow=5,
                 pool_timeout=5,
-                connect_args={"connect_timeout": 5},
+                # No automatic server-side prepares outside the hot path (which handles its
+                # own, receivers/pg_writes.py): through a transaction-mode pooler the next
+                # statement may run on a server connection that never saw them.
+                connect_args={"connect_timeout": 5, "prepare_threshold": None},
             )
             _configure_postgresql(self.engine)
         self._schema_ready = False
