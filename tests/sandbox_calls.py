@@ -33,4 +33,5 @@ def v2_error(response: requests.Response) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "request", "message"}
     assert body["error"]["code"] == response.status_code
-    return body["error"]
+    inner: dict[str, Any] = body["error"]
+    return inner

@@ -66,7 +66,9 @@ def test_start_returns_at_once_and_the_attempt_finishes_in_the_background(
     assert started.state == "planned"
     assert [s.status for s in started.steps] == ["pending"] * 6
     assert wait_for_state(app, "verified") == "verified"
-    as_json = found.bootstrapper.latest().to_json()
+    latest = found.bootstrapper.latest()
+    assert latest is not None
+    as_json = latest.to_json()
     assert as_json["attempt_id"] == started.attempt_id
     assert as_json["webhook_url"] == desired.webhook_url
     assert as_json["service_point_carriers"] == ["ups"]

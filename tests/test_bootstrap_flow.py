@@ -221,7 +221,9 @@ def test_panel_change_reaching_the_receiver_marks_the_attempt_drifted_at_once(
             break
         time.sleep(0.05)
     # Read straight from the table: the listener itself must have set it, no re-evaluation.
-    assert attempts.latest(1).state == "drifted"
+    latest = attempts.latest(1)
+    assert latest is not None
+    assert latest.state == "drifted"
     assert any(
         r.levelno == logging.WARNING and "integration_drifted" in r.getMessage()
         for r in caplog.records

@@ -150,7 +150,11 @@ def test_any_signed_delivery_proves_the_round_trip() -> None:
 
 def test_an_integration_event_must_show_what_was_set() -> None:
     target = DESIRED.fields()
-    stale_fields = {"id": 5, "webhook_url": "https://old.example.com", "webhook_active": True}
+    stale_fields: dict[str, Any] = {
+        "id": 5,
+        "webhook_url": "https://old.example.com",
+        "webhook_active": True,
+    }
     ours = {**target, "id": 5}
     assert round_trip_verdict([event("integration_updated", **stale_fields)], 5, target) is None
     assert (
@@ -170,7 +174,7 @@ def test_a_deletion_of_our_integration_ends_the_wait() -> None:
 
 
 def test_undo_never_sends_a_null_webhook_url() -> None:
-    previous = {
+    previous: dict[str, Any] = {
         "webhook_url": None,
         "webhook_active": False,
         "service_point_enabled": False,

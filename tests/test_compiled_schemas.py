@@ -132,7 +132,7 @@ def test_validators_and_defaults_behave_as_in_marshmallow() -> None:
 
     schema = Outer()
     compiled = compile_schema(schema)
-    for payload in (
+    payloads: list[dict[str, Any]] = [
         {},
         {"count": 0},
         {"count": 3, "label": "abc"},
@@ -143,7 +143,8 @@ def test_validators_and_defaults_behave_as_in_marshmallow() -> None:
         {"inner": None},
         {"count": None},
         {"extra": 1},
-    ):
+    ]
+    for payload in payloads:
         assert _outcome(compiled, payload) == _outcome(schema.load, payload), payload
 
 

@@ -71,7 +71,7 @@ def test_bad_or_missing_credentials_get_the_v2_401(sendcloud: SendcloudSandbox) 
         {"auth": ("nobody", sendcloud.secret_key)},
         {"headers": {"Authorization": "Bearer ory_at_made-up"}},
     ):
-        response = requests.get(url, timeout=T, **kwargs)  # type: ignore[arg-type]
+        response = requests.get(url, timeout=T, **kwargs)
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == "Bearer"
         assert v2_error(response) == {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -26,6 +26,9 @@ from bootstrap.sendcloud_client import SendcloudClient
 from bootstrap.settings import load_bootstrap_settings
 from tests.conftest import free_port
 from tests.sandbox_fixture import SendcloudSandbox
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 INTEGRATION = {
     "id": 7,
@@ -51,8 +54,10 @@ class ScriptedSendcloud:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    @Request.application
-    def _app(self, request: Request) -> Response:
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self._answer(Request(environ))(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
         scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
         self.received.append({"method": request.method, "path": request.path, "auth": scheme})
         if request.path == "/token":
