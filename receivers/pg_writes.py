@@ -11,6 +11,7 @@ Everything else keeps using psycopg and SQLAlchemy normally.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,9 @@ from receivers.inbox_sql import NAMED_PARAMETER
 
 _TEXT, _BINARY = 0, 1
 _NO_SUCH_STATEMENT = b"26000"  # SQLSTATE invalid_sql_statement_name
+
+# Connections on which a prepared statement went missing (see first_row).
+_behind_pooler: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -70,18 +74,29 @@ def prepare(conn: psycopg.Connection[Any], statements: tuple[Prepared, ...]) -> 
         _check(conn.pgconn.prepare(statement.name, statement.sql), pq.ExecStatus.COMMAND_OK)
 
 
+def runs_unprepared(conn: psycopg.Connection[Any]) -> bool:
+    """True once `conn` was found behind a pooler that loses prepared statements."""
+    return conn in _behind_pooler
+
+
 def first_row(
     conn: psycopg.Connection[Any], statement: Prepared, values: Mapping[str, Any]
 ) -> tuple[str | None, ...] | None:
     """Execute a prepared statement (one round trip); its first row as text, if any."""
     encoded = [encode(values.get(p)) for p in statement.params]
-    # None is SQL NULL (psycopg passes it the same way; the stub's type omits it).
     pgconn = conn.pgconn
-    result = pgconn.exec_prepared(statement.name, cast(list[bytes], encoded), statement.formats)
-    if result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
-        # Not prepared on this server connection: a pooler in transaction mode (PgBouncer
-        # before 1.21, or without max_prepared_statements) hands out other server
-        # connections. Run it unprepared: parsed each time, still one round trip.
+    result = None
+    if conn not in _behind_pooler:
+        # None is SQL NULL (psycopg passes it the same way; the stub's type omits it).
+        result = pgconn.exec_prepared(statement.name, cast(list[bytes], encoded), statement.formats)
+        if result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+            # Not prepared on this server connection: a pooler in transaction mode (PgBouncer
+            # before 1.21, or without max_prepared_statements) hands out other server
+            # connections. From now on this connection runs its statements unprepared
+            # (parsed each time, still one round trip) instead of failing first every time.
+            _behind_pooler.add(conn)
+            result = None
+    if result is None:
         result = pgconn.exec_params(statement.sql, encoded, None, statement.formats)
     _check(result, pq.ExecStatus.TUPLES_OK)
     if result.ntuples == 0:

@@ -78,9 +78,13 @@ def test_a_statement_missing_on_the_server_connection_still_runs(
     conn: psycopg.Connection[Any],
 ) -> None:
     # What a transaction-mode pooler does: the next server connection never saw the prepare.
+    assert not pg_writes.runs_unprepared(conn)
     conn.execute("DEALLOCATE ALL")
     assert pg_writes.first_row(conn, INSERT, _values("b")) is not None
-    assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    # It does not try (and fail) the prepared statement first on every later delivery.
+    assert pg_writes.runs_unprepared(conn)
+    assert pg_writes.first_row(conn, INSERT, _values("b2")) is not None
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)
 
 
 def test_a_failing_statement_raises_a_driver_error(conn: psycopg.Connection[Any]) -> None:
