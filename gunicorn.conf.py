@@ -18,7 +18,7 @@ worker_class = "sync"
 #   workers took the receiver from 0.30 to 0.37 of the bare endpoint, with a lower p99.
 # WEB_CONCURRENCY (Heroku sets it per dyno size) always wins.
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-_sqlite = os.environ.get("DATABASE_URL", "sqlite:").startswith("sqlite:")
+_sqlite = (os.environ.get("DATABASE_URL", "").strip() or "sqlite:").startswith("sqlite:")
 _default = (_cores or 1) + 1 if _sqlite else min(2 * (_cores or 1) + 1, 5)
 workers = int(os.environ.get("WEB_CONCURRENCY", str(_default)))
 timeout = 30

@@ -22,6 +22,7 @@ def _workers(monkeypatch: pytest.MonkeyPatch, **env: str) -> int:
 
 def test_sqlite_gets_one_worker_more_than_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _workers(monkeypatch) == CORES + 1  # no DATABASE_URL: a SQLite file
+    assert _workers(monkeypatch, DATABASE_URL=" ") == CORES + 1  # blank means unset, as in the app
     assert _workers(monkeypatch, DATABASE_URL="sqlite:////tmp/x.sqlite3") == CORES + 1
 
 
