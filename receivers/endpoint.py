@@ -89,8 +89,9 @@ class WebhookEndpoint:
             receipt = self.receiver.receive(body, environ.get("HTTP_SENDCLOUD_SIGNATURE"))
         except SignatureRejected as exc:
             return _error(start_response, 401, f"signature rejected: {exc}")
-        except StorageUnavailable:
+        except StorageUnavailable as exc:
             # Not acknowledged, so Sendcloud delivers it again later.
+            log.warning("storage_unavailable method=POST path=%s error=%s", PATH, exc)
             message = "storage unavailable, delivery not stored; retry later"
             return _error(start_response, 503, message, [("Retry-After", "30")])
         answer = _DUPLICATE if receipt.duplicate else _STORED

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 import requests
 from flask import Flask
 
@@ -46,7 +47,7 @@ def _through(url: str, port: int) -> str:
 
 
 def test_storage_outage_answers_503_and_the_retry_is_stored_once(
-    pg_url: str, make_app: Callable[..., Flask]
+    pg_url: str, make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
     target = urlsplit(pg_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
@@ -66,6 +67,8 @@ def test_storage_outage_answers_503_and_the_retry_is_stored_once(
         assert down.headers["Retry-After"]
         assert "storage unavailable" in down.get_json()["error"]
         assert "Traceback" not in down.get_data(as_text=True)
+        # The operator sees why a delivery was refused (the error type, never its values).
+        assert "storage_unavailable method=POST path=/webhooks/sendcloud" in caplog.text
 
         proxy.start()
         assert post_signed(client, body).status_code == 200

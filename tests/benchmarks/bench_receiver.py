@@ -3,7 +3,7 @@
 Run by hand (not part of pytest or CI), from the repository root:
 
     .venv/bin/python tests/benchmarks/bench_receiver.py [--rounds 4] [--duration 10]
-        [--connections 16] [--no-pg] [--no-sqlite] [--variants sqlite,pg,proto-pg]
+        [--connections 16] [--no-pg] [--no-sqlite] [--variants sqlite,pg,proto-pg,bare-wsgi]
 
 Each round starts gunicorn (gunicorn.conf.py: sync workers, as many as it picks for the
 store) once per run: bare, receiver, bare, receiver, bare (receivers in alternating order;
@@ -15,7 +15,10 @@ real receiver on a fresh PostgreSQL schema (synchronous_commit=on; TEST_DATABASE
 local server). wrk (a separate process) posts distinct pre-signed ~1.5 KB
 `parcel_status_changed` bodies, so every request is a real insert. Rounds alternate the order.
 `proto-pg` is the reference's raw-driver prototype (tests/benchmarks/proto_app.py), a yardstick
-for what this machine allows in the same run; it is not the receiver.
+for what this machine allows in the same run; it is not the receiver. `bare-wsgi` is a plain
+WSGI callable answering 200 (tests/benchmarks/wsgi_app.py, PostgreSQL's worker count): its
+ratio shows how much of the bare Flask endpoint's cost is Flask itself, since the receiver
+serves its path in front of Flask.
 """
 
 from __future__ import annotations
@@ -286,8 +289,11 @@ def run_variant(
 ) -> dict[str, float]:
     """Start one server with `workers` workers, warm it up, measure it, stop it."""
     schema = None
+    env: dict[str, str]
     if variant == "bare":
         app, env, url_db = "tests.benchmarks.bare_app:create_app()", {}, ""
+    elif variant == "bare-wsgi":
+        app, env, url_db = "tests.benchmarks.wsgi_app:create_app()", {}, ""
     elif variant == "sqlite":
         db_file = work / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
         url_db = f"sqlite:///{db_file}"
@@ -307,7 +313,7 @@ def run_variant(
         warm = wrk(url, work, "warm", args.warmup, args.connections, proc.pid)
         checkpoint()
         result = wrk(url, work, "measure", args.duration, args.connections, proc.pid)
-        if variant != "bare":
+        if not variant.startswith("bare"):
             # Every answered request must be a stored row (distinct bodies, no duplicates).
             result["answered"] = warm["requests"] + result["requests"]
             result["stored"] = stored_rows(variant, url_db)
@@ -333,12 +339,13 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         help="comma-separated receiver variants instead of the default sqlite,pg; "
-        "proto-pg is the reference's raw-driver prototype (a yardstick, not the receiver)",
+        "proto-pg is the reference's raw-driver prototype and bare-wsgi a plain WSGI "
+        "endpoint (yardsticks, not the receiver)",
     )
     args = parser.parse_args()
     if args.variants:
         chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
-        unknown = set(chosen) - {"sqlite", "pg", "proto-pg"}
+        unknown = set(chosen) - {"sqlite", "pg", "proto-pg", "bare-wsgi"}
         if unknown:
             parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     else:
