@@ -258,12 +258,16 @@ def _pg_schema() -> tuple[str, str]:
 
 
 def checkpoint() -> None:
-    """Flush PostgreSQL's dirty pages now, so no checkpoint lands inside the measured run.
+    """Flush PostgreSQL's and the kernel's dirty pages now, so neither lands inside a run.
 
     Earlier runs leave ~100 MB of WAL each; without this a size- or time-triggered
     checkpoint falls into a random run (SQLite's too: they share the disk) and its p99
-    jumps to hundreds of milliseconds. Skipped when there is no PostgreSQL.
+    jumps to hundreds of milliseconds. The same happened to the first SQLite run of every
+    benchmark (p99 180-300 ms) until the ~130 MB of request files written at the start
+    were synced here: the kernel's write-back of them began ~30 s later, during that run,
+    and SQLite's fsyncs queued behind it. The PostgreSQL step is skipped without a server.
     """
+    os.sync()
     try:
         with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=3) as conn:
             conn.execute("CHECKPOINT")
