@@ -10,6 +10,9 @@ metadata = sa.MetaData()
 
 # SQLite's AUTOINCREMENT only applies to INTEGER PRIMARY KEY; PostgreSQL gets BIGSERIAL.
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Sendcloud's ids as keys: on SQLite only a column declared exactly INTEGER is the rowid;
+# a BIGINT key gets a second b-tree, one more page written to the WAL per commit.
+_Key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # How SQLAlchemy stores DATETIME on SQLite; the hot path writes this format itself.
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -36,7 +39,7 @@ webhook_events = sa.Table(
 parcel_states = sa.Table(
     "parcel_states",
     metadata,
-    sa.Column("parcel_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("parcel_id", _Key, primary_key=True, autoincrement=False),
     sa.Column("event_timestamp", sa.BigInteger, nullable=False),
     sa.Column("carrier_timestamp", sa.BigInteger, nullable=True),
     sa.Column("status_id", sa.BigInteger, nullable=False),
@@ -49,7 +52,7 @@ parcel_states = sa.Table(
 integration_states = sa.Table(
     "integration_states",
     metadata,
-    sa.Column("integration_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("integration_id", _Key, primary_key=True, autoincrement=False),
     sa.Column("event_timestamp", sa.BigInteger, nullable=False),
     sa.Column("action", sa.String(100), nullable=False),
     sa.Column("deleted", sa.Boolean, nullable=False),
@@ -69,10 +72,38 @@ signature_rejections = sa.Table(
     sa.Column("last_seen_at", UtcDateTime(), nullable=False),
 )
 
+
+def _key_state_tables_by_rowid(conn: sa.Connection) -> None:
+    """v2, SQLite only: rebuild the state tables created with a BIGINT key (v1) on the rowid.
+
+    Each parcel event then writes 4 pages to the WAL instead of 5 (README, *Benchmark*).
+    Databases created since v2 already have this shape, and PostgreSQL is unaffected.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    for table in (parcel_states, integration_states):
+        autoindex = f"sqlite_autoindex_{table.name}_1"
+        found = conn.execute(
+            sa.text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :n"),
+            {"n": autoindex},
+        ).first()
+        if found is None:
+            continue
+        old = f"{table.name}_v1"
+        columns = ", ".join(f'"{c.name}"' for c in table.columns)
+        conn.execute(sa.text(f'ALTER TABLE "{table.name}" RENAME TO "{old}"'))
+        table.create(conn)
+        conn.execute(
+            sa.text(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{old}"')  # noqa: S608 (names from the metadata)
+        )
+        conn.execute(sa.text(f'DROP TABLE "{old}"'))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "receivers",
         1,
         create_tables(webhook_events, parcel_states, integration_states, signature_rejections),
     ),
+    Migration("receivers", 2, _key_state_tables_by_rowid),
 )
