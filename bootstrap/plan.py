@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 
 from bootstrap.schemas import OWNED_FIELDS, Integration
 from bootstrap.settings import BootstrapSettings, is_loopback_host
-
-WEBHOOK_PATH = "/webhooks/sendcloud"
+from receivers.endpoint import PATH as WEBHOOK_PATH
 
 
 @dataclass(frozen=True)

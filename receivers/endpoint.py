@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from receivers.error_handlers import INTERNAL_ERROR
 from receivers.errors import StorageUnavailable, where
 from receivers.handling import Receiver
 from receivers.signature import SignatureRejected
@@ -22,7 +23,6 @@ from receivers.signature import SignatureRejected
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/sendcloud"
-INTERNAL_ERROR = "internal error: the request was not completed; the details are in the service log"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
