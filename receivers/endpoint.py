@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from receivers.error_handlers import INTERNAL_ERROR
@@ -31,15 +32,6 @@ Headers = list[tuple[str, str]]
 _JSON = ("Content-Type", "application/json")
 _STORED = b'{"status": "stored"}'
 _DUPLICATE = b'{"status": "duplicate"}'
-_STATUS = {
-    200: "200 OK",
-    400: "400 BAD REQUEST",
-    401: "401 UNAUTHORIZED",
-    405: "405 METHOD NOT ALLOWED",
-    413: "413 REQUEST ENTITY TOO LARGE",
-    500: "500 INTERNAL SERVER ERROR",
-    503: "503 SERVICE UNAVAILABLE",
-}
 
 
 class TooLarge(Exception):
@@ -134,5 +126,8 @@ def _error(
 ) -> list[bytes]:
     """A small JSON error, shaped like the app's other machine-route errors."""
     body = json.dumps({"error": message}, separators=(",", ":")).encode() + b"\n"
-    start_response(_STATUS[status], [_JSON, ("Content-Length", str(len(body))), *(extra or [])])
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [_JSON, ("Content-Length", str(len(body))), *(extra or [])],
+    )
     return [body]
