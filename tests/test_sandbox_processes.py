@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -87,6 +88,12 @@ def test_flask_run_starts_in_sandbox_mode_and_the_cli_triggers_against_it(
         try:
             base = f"http://127.0.0.1:{port}"
             wait_for_http(base + "/healthz")
+            # The logged onboarding URL names the port given to `flask run`, and opens.
+            logged = re.search(
+                rf"url=({re.escape(base)}/onboarding\?token=\S+)", log_path.read_text()
+            )
+            assert logged is not None, log_path.read_text()
+            assert requests.get(logged.group(1), timeout=T).status_code == 200
             auth = _keys(database_url)
             api = f"{base}/sandbox/api/v2/integrations/1"
             hook = f"{base}/webhooks/sendcloud"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -45,8 +47,24 @@ def log_onboarding_url(settings: BootstrapSettings, token: OperatorToken) -> Non
         # Production logs go to third parties; a capability URL does not belong there.
         log.info("onboarding_url_available how='flask --app app onboarding-url'")
         return
-    base, note = known_base(settings, os.environ)
+    base, note = known_base(settings, _dev_server_environ())
     if base is None:
         log.info("onboarding_url path=%s note=%r", onboarding_url("", token.value), note)
         return
     log.info("onboarding_url url=%s note=%r", onboarding_url(base, token.value), note)
+
+
+def _dev_server_environ() -> Mapping[str, str]:
+    """The environment, plus the address given to `flask run` when it is the one creating the app.
+
+    `flask run --port 8000` passes its port to the server only, not through the environment,
+    so without this the logged URL would name port 5000 while the page is on 8000.
+    """
+    environ = dict(os.environ)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.command.name == "run":
+        if ctx.params.get("port") is not None:
+            environ["FLASK_RUN_PORT"] = str(ctx.params["port"])
+        if ctx.params.get("host"):
+            environ["FLASK_RUN_HOST"] = str(ctx.params["host"])
+    return environ
