@@ -123,6 +123,7 @@ def test_flask_run_starts_in_sandbox_mode_and_the_cli_triggers_against_it(
             )
             assert cli.returncode == 0, cli.stdout + cli.stderr
             assert f"test_webhook delivered to {hook}: HTTP 200" in cli.stdout
+            assert "onboarding_url" not in cli.stderr  # only a serving process logs it
         finally:
             proc.terminate()
             proc.wait(15)

@@ -42,11 +42,13 @@ def init_app(app: Flask, settings: BootstrapSettings, token: OperatorToken) -> N
 
 
 def log_onboarding_url(settings: BootstrapSettings, token: OperatorToken) -> None:
-    """Log the full onboarding URL only in sandbox mode or right after the token was made."""
+    """Log the full onboarding URL when the token was just made, or when serving in sandbox mode."""
     if not (settings.sandbox or token.generated_now):
         # Production logs go to third parties; a capability URL does not belong there.
         log.info("onboarding_url_available how='flask --app app onboarding-url'")
         return
+    if not token.generated_now and _cli_command() not in (None, "run"):
+        return  # `flask events`, `flask sandbox trigger`…: not serving, so not the moment for it
     base, note = known_base(settings, _dev_server_environ())
     if base is None:
         log.info("onboarding_url path=%s note=%r", onboarding_url("", token.value), note)
@@ -68,3 +70,9 @@ def _dev_server_environ() -> Mapping[str, str]:
         if ctx.params.get("host"):
             environ["FLASK_RUN_HOST"] = str(ctx.params["host"])
     return environ
+
+
+def _cli_command() -> str | None:
+    """The `flask` command creating the app (e.g. "run"), or None when a server imports it."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.command.name if ctx is not None else None
