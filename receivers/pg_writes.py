@@ -4,18 +4,21 @@ psycopg's `execute` adapts every parameter through its adapter registry, rewrite
 and manages its own prepared-statement cache: about 110 µs of CPU per delivery here, twice
 the ~50 µs of the libpq call itself (README, receiver benchmark). The hot path's few
 parameter types are known, so each connection prepares the statements once and every
-delivery is one `PQexecPrepared` (one round trip, autocommit) with its values encoded here.
-Everything else keeps using psycopg and SQLAlchemy normally.
+delivery is one prepared statement (one round trip, autocommit) with its values encoded here,
+and its answer is awaited with a deadline. Everything else keeps using psycopg and SQLAlchemy
+normally.
 """
 
 from __future__ import annotations
 
 import re
+import select
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -23,6 +26,12 @@ from psycopg import pq
 from receivers.inbox_sql import NAMED_PARAMETER
 
 _TEXT, _BINARY = 0, 1
+
+# A delivery's statement answers in milliseconds. A server that takes the query and never
+# answers (paused, or a network path that drops the replies) must not hold the worker until
+# gunicorn kills it (30 s) and the sender sees a reset: after this the connection is dropped,
+# the caller retries once on a fresh one (connect_timeout bounds that), then answers 503.
+ANSWER_TIMEOUT_S = 5.0
 _NO_SUCH_STATEMENT = b"26000"  # SQLSTATE invalid_sql_statement_name
 
 # Connections on which a prepared statement went missing (see first_row).
@@ -71,7 +80,8 @@ def encode(value: Any) -> bytes | None:
 def prepare(conn: psycopg.Connection[Any], statements: tuple[Prepared, ...]) -> None:
     """Prepare `statements` on a fresh connection (parameter types inferred by the server)."""
     for statement in statements:
-        _check(conn.pgconn.prepare(statement.name, statement.sql), pq.ExecStatus.COMMAND_OK)
+        conn.pgconn.send_prepare(statement.name, statement.sql)
+        _check(_answer(conn.pgconn), pq.ExecStatus.COMMAND_OK)
 
 
 def runs_unprepared(conn: psycopg.Connection[Any]) -> bool:
@@ -87,8 +97,8 @@ def first_row(
     pgconn = conn.pgconn
     result = None
     if conn not in _behind_pooler:
-        # None is SQL NULL (psycopg passes it the same way; the stub's type omits it).
-        result = pgconn.exec_prepared(statement.name, cast(list[bytes], encoded), statement.formats)
+        pgconn.send_query_prepared(statement.name, encoded, statement.formats)
+        result = _answer(pgconn)
         if result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
             # Not prepared on this server connection: a pooler in transaction mode (PgBouncer
             # before 1.21, or without max_prepared_statements) hands out other server
@@ -97,12 +107,32 @@ def first_row(
             _behind_pooler.add(conn)
             result = None
     if result is None:
-        result = pgconn.exec_params(statement.sql, encoded, None, statement.formats)
+        pgconn.send_query_params(statement.sql, encoded, None, statement.formats)
+        result = _answer(pgconn)
     _check(result, pq.ExecStatus.TUPLES_OK)
     if result.ntuples == 0:
         return None
     cells = (result.get_value(0, col) for col in range(result.nfields))
     return tuple(None if cell is None else cell.decode() for cell in cells)
+
+
+def _answer(pgconn: pq.abc.PGconn) -> pq.abc.PGresult:
+    """The result of the query just sent, waiting at most ANSWER_TIMEOUT_S for it."""
+    deadline = 0.0
+    while pgconn.is_busy():
+        now = time.monotonic()
+        deadline = deadline or now + ANSWER_TIMEOUT_S
+        if now >= deadline or not select.select([pgconn.socket], [], [], deadline - now)[0]:
+            raise psycopg.OperationalError(
+                f"the database did not answer within {ANSWER_TIMEOUT_S:g} s"
+            )
+        pgconn.consume_input()
+    result = pgconn.get_result()
+    if result is None:
+        raise psycopg.OperationalError("the database sent no result")
+    while pgconn.get_result() is not None:  # the protocol ends each query with a null result
+        pass
+    return result
 
 
 def _check(result: pq.abc.PGresult, *expected: int) -> None:

@@ -8,7 +8,11 @@ import threading
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a target; `stop()` cuts every connection, refuses new ones."""
+    """Forwards 127.0.0.1:<port> to a target; `stop()` cuts every connection, refuses new ones.
+
+    `hang()` is the nastier outage: open connections stay open but nothing is forwarded or
+    answered any more (a paused server, a path that drops the replies).
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -19,6 +23,8 @@ class TcpProxy:
         self._listener.close()
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
+        self._hung: set[socket.socket] = set()
+        self._hang_new = False
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -29,6 +35,12 @@ class TcpProxy:
         server.listen(64)
         self._server = server
         threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def hang(self, new_connections: bool = False) -> None:
+        """Swallow what open connections send, unanswered; with `new_connections`, new ones too."""
+        with self._lock:
+            self._hung.update(self._conns)
+            self._hang_new = new_connections
 
     def stop(self) -> None:
         """Close the listener and cut every open connection."""
@@ -43,6 +55,8 @@ class TcpProxy:
                     conn.shutdown(socket.SHUT_RDWR)
                 conn.close()
             self._conns.clear()
+            self._hung.clear()
+            self._hang_new = False
 
     def _accept(self, server: socket.socket) -> None:
         while True:
@@ -50,6 +64,11 @@ class TcpProxy:
                 client, _ = server.accept()
             except OSError:
                 return
+            with self._lock:
+                if self._hang_new:  # accepted, then never answered
+                    self._conns.append(client)
+                    self._hung.add(client)
+                    continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -61,11 +80,11 @@ class TcpProxy:
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while chunk := src.recv(65536):
-                dst.sendall(chunk)
+                if src not in self._hung and dst not in self._hung:
+                    dst.sendall(chunk)
         except OSError:
             pass
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import requests
 from flask import Flask
 
+from receivers import pg_writes
 from receivers.signature import sign
 from tests.receiver_kit import SECRET, encode, parcel_event, post_signed, real_keys_env, stored
 from tests.tcpproxy import TcpProxy
@@ -77,6 +79,62 @@ def test_storage_outage_answers_503_and_the_retry_is_stored_once(
             "parcel_status_changed",
             "test_webhook",
         ]
+    finally:
+        proxy.stop()
+    assert len(_rows(pg_url)) == 2
+
+
+def test_a_connection_that_stops_answering_is_replaced_within_the_deadline(
+    pg_url: str, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_writes, "ANSWER_TIMEOUT_S", 1.0)
+    target = urlsplit(pg_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy.start()
+    try:
+        client = make_app(real_keys_env(_through(pg_url, proxy.port))).test_client()
+        first = encode({"action": "test_webhook", "timestamp": 1})
+        assert post_signed(client, first).status_code == 200  # the held connection exists now
+
+        proxy.hang()  # the held connection goes silent; new connections still work
+        started = time.monotonic()
+        answer = post_signed(client, encode(parcel_event(89, 6000, 3, "En route")))
+        elapsed = time.monotonic() - started
+        assert answer.status_code == 200
+        assert 1.0 <= elapsed < 4.0  # one deadline, then a fresh connection
+    finally:
+        proxy.stop()
+    assert len(_rows(pg_url)) == 2
+
+
+def test_a_database_that_never_answers_gets_503_in_bounded_time_then_recovers(
+    pg_url: str, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_writes, "ANSWER_TIMEOUT_S", 1.0)
+    target = urlsplit(pg_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy.start()
+    try:
+        client = make_app(real_keys_env(_through(pg_url, proxy.port))).test_client()
+        assert (
+            post_signed(client, encode({"action": "test_webhook", "timestamp": 1})).status_code
+            == 200
+        )
+
+        proxy.hang(new_connections=True)
+        body = encode(parcel_event(90, 6000, 3, "En route"))
+        started = time.monotonic()
+        down = post_signed(client, body)
+        elapsed = time.monotonic() - started
+        assert down.status_code == 503
+        assert "Traceback" not in down.get_data(as_text=True)
+        # The deadline, then the fresh connection's connect_timeout (5 s): well inside
+        # gunicorn's 30 s worker timeout, so the sender gets an answer, not a reset.
+        assert elapsed < 10.0
+
+        proxy.stop()
+        proxy.start()
+        assert post_signed(client, body).status_code == 200
     finally:
         proxy.stop()
     assert len(_rows(pg_url)) == 2
