@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -12,6 +12,7 @@ import psycopg
 import pytest
 import requests
 from flask import Flask
+from flask.testing import FlaskClient
 
 from receivers import pg_writes
 from receivers.signature import sign
@@ -48,93 +49,79 @@ def _through(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
 
 
-def test_storage_outage_answers_503_and_the_retry_is_stored_once(
-    pg_url: str, make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
-) -> None:
-    target = urlsplit(pg_url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
-    proxy.start()
-    try:
-        app = make_app(real_keys_env(_through(pg_url, proxy.port)))
-        client = app.test_client()
-        assert (
-            post_signed(client, encode({"action": "test_webhook", "timestamp": 1})).status_code
-            == 200
-        )
+@pytest.fixture
+def proxied(pg_url: str, make_app: Callable[..., Flask]) -> Iterator[tuple[FlaskClient, TcpProxy]]:
+    """A real-keys app whose database connections go through a proxy the test can cut or hang.
 
-        proxy.stop()
-        body = encode(parcel_event(88, 6000, 3, "En route"))
-        down = post_signed(client, body)
-        assert down.status_code == 503
-        assert down.headers["Retry-After"]
-        assert "storage unavailable" in down.get_json()["error"]
-        assert "Traceback" not in down.get_data(as_text=True)
-        # The operator sees why a delivery was refused (the error type, never its values).
-        assert "storage_unavailable method=POST path=/webhooks/sendcloud" in caplog.text
-
-        proxy.start()
-        assert post_signed(client, body).status_code == 200
-        assert post_signed(client, body).get_json() == {"status": "duplicate"}
-        assert sorted(e["action"] for e in stored(client)) == [
-            "parcel_status_changed",
-            "test_webhook",
-        ]
-    finally:
-        proxy.stop()
-    assert len(_rows(pg_url)) == 2
-
-
-def test_a_connection_that_stops_answering_is_replaced_within_the_deadline(
-    pg_url: str, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pg_writes, "ANSWER_TIMEOUT_S", 1.0)
+    One delivery is stored first, so the process holds a live connection when the test starts.
+    """
     target = urlsplit(pg_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
     proxy.start()
     try:
         client = make_app(real_keys_env(_through(pg_url, proxy.port))).test_client()
         first = encode({"action": "test_webhook", "timestamp": 1})
-        assert post_signed(client, first).status_code == 200  # the held connection exists now
-
-        proxy.hang()  # the held connection goes silent; new connections still work
-        started = time.monotonic()
-        answer = post_signed(client, encode(parcel_event(89, 6000, 3, "En route")))
-        elapsed = time.monotonic() - started
-        assert answer.status_code == 200
-        assert 1.0 <= elapsed < 4.0  # one deadline, then a fresh connection
+        assert post_signed(client, first).status_code == 200
+        yield client, proxy
     finally:
         proxy.stop()
+
+
+def test_storage_outage_answers_503_and_the_retry_is_stored_once(
+    pg_url: str, proxied: tuple[FlaskClient, TcpProxy], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, proxy = proxied
+    proxy.stop()
+    body = encode(parcel_event(88, 6000, 3, "En route"))
+    down = post_signed(client, body)
+    assert down.status_code == 503
+    assert down.headers["Retry-After"]
+    assert "storage unavailable" in down.get_json()["error"]
+    assert "Traceback" not in down.get_data(as_text=True)
+    # The operator sees why a delivery was refused (the error type, never its values).
+    assert "storage_unavailable method=POST path=/webhooks/sendcloud" in caplog.text
+
+    proxy.start()
+    assert post_signed(client, body).status_code == 200
+    assert post_signed(client, body).get_json() == {"status": "duplicate"}
+    assert sorted(e["action"] for e in stored(client)) == [
+        "parcel_status_changed",
+        "test_webhook",
+    ]
+    assert len(_rows(pg_url)) == 2
+
+
+def test_a_connection_that_stops_answering_is_replaced_within_the_deadline(
+    pg_url: str, proxied: tuple[FlaskClient, TcpProxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_writes, "ANSWER_TIMEOUT_S", 1.0)
+    client, proxy = proxied
+    proxy.hang()  # the held connection goes silent; new connections still work
+    started = time.monotonic()
+    answer = post_signed(client, encode(parcel_event(89, 6000, 3, "En route")))
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 200
+    assert 1.0 <= elapsed < 4.0  # one deadline, then a fresh connection
     assert len(_rows(pg_url)) == 2
 
 
 def test_a_database_that_never_answers_gets_503_in_bounded_time_then_recovers(
-    pg_url: str, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    pg_url: str, proxied: tuple[FlaskClient, TcpProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pg_writes, "ANSWER_TIMEOUT_S", 1.0)
-    target = urlsplit(pg_url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    client, proxy = proxied
+    proxy.hang(new_connections=True)
+    body = encode(parcel_event(90, 6000, 3, "En route"))
+    started = time.monotonic()
+    down = post_signed(client, body)
+    elapsed = time.monotonic() - started
+    assert down.status_code == 503
+    assert "Traceback" not in down.get_data(as_text=True)
+    # The deadline, then the fresh connection's connect_timeout (5 s): well inside
+    # gunicorn's 30 s worker timeout, so the sender gets an answer, not a reset.
+    assert elapsed < 10.0
+
+    proxy.stop()
     proxy.start()
-    try:
-        client = make_app(real_keys_env(_through(pg_url, proxy.port))).test_client()
-        assert (
-            post_signed(client, encode({"action": "test_webhook", "timestamp": 1})).status_code
-            == 200
-        )
-
-        proxy.hang(new_connections=True)
-        body = encode(parcel_event(90, 6000, 3, "En route"))
-        started = time.monotonic()
-        down = post_signed(client, body)
-        elapsed = time.monotonic() - started
-        assert down.status_code == 503
-        assert "Traceback" not in down.get_data(as_text=True)
-        # The deadline, then the fresh connection's connect_timeout (5 s): well inside
-        # gunicorn's 30 s worker timeout, so the sender gets an answer, not a reset.
-        assert elapsed < 10.0
-
-        proxy.stop()
-        proxy.start()
-        assert post_signed(client, body).status_code == 200
-    finally:
-        proxy.stop()
+    assert post_signed(client, body).status_code == 200
     assert len(_rows(pg_url)) == 2
