@@ -26,13 +26,13 @@ from psycopg import pq
 from receivers.inbox_sql import NAMED_PARAMETER
 
 _TEXT, _BINARY = 0, 1
+_NO_SUCH_STATEMENT = b"26000"  # SQLSTATE invalid_sql_statement_name
 
 # A delivery's statement answers in milliseconds. A server that takes the query and never
 # answers (paused, or a network path that drops the replies) must not hold the worker until
 # gunicorn kills it (30 s) and the sender sees a reset: after this the connection is dropped,
 # the caller retries once on a fresh one (connect_timeout bounds that), then answers 503.
 ANSWER_TIMEOUT_S = 5.0
-_NO_SUCH_STATEMENT = b"26000"  # SQLSTATE invalid_sql_statement_name
 
 # Connections on which a prepared statement went missing (see first_row).
 _behind_pooler: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
@@ -118,11 +118,10 @@ def first_row(
 
 def _answer(pgconn: pq.abc.PGconn) -> pq.abc.PGresult:
     """The result of the query just sent, waiting at most ANSWER_TIMEOUT_S for it."""
-    deadline = 0.0
+    deadline = time.monotonic() + ANSWER_TIMEOUT_S
     while pgconn.is_busy():
-        now = time.monotonic()
-        deadline = deadline or now + ANSWER_TIMEOUT_S
-        if now >= deadline or not select.select([pgconn.socket], [], [], deadline - now)[0]:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([pgconn.socket], [], [], left)[0]:
             raise psycopg.OperationalError(
                 f"the database did not answer within {ANSWER_TIMEOUT_S:g} s"
             )
