@@ -8,11 +8,10 @@ from receivers.migrations import Migration, UtcDateTime, create_tables
 
 metadata = sa.MetaData()
 
-# SQLite's AUTOINCREMENT only applies to INTEGER PRIMARY KEY; PostgreSQL gets BIGSERIAL.
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# Sendcloud's ids as keys: on SQLite only a column declared exactly INTEGER is the rowid;
-# a BIGINT key gets a second b-tree, one more page written to the WAL per commit.
-_Key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Primary keys: BIGINT (BIGSERIAL when generated) on PostgreSQL. On SQLite only a column
+# declared exactly INTEGER is the rowid: AUTOINCREMENT needs it, and any other key type
+# gets a second b-tree, one more page written to the WAL per commit.
+_RowidKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # How SQLAlchemy stores DATETIME on SQLite; the hot path writes this format itself.
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -23,7 +22,7 @@ SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 webhook_events = sa.Table(
     "webhook_events",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", _RowidKey, primary_key=True, autoincrement=True),
     sa.Column("event_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("received_at", UtcDateTime(), nullable=False, index=True),
     sa.Column("action", sa.String(100), nullable=False),
@@ -39,7 +38,7 @@ webhook_events = sa.Table(
 parcel_states = sa.Table(
     "parcel_states",
     metadata,
-    sa.Column("parcel_id", _Key, primary_key=True, autoincrement=False),
+    sa.Column("parcel_id", _RowidKey, primary_key=True, autoincrement=False),
     sa.Column("event_timestamp", sa.BigInteger, nullable=False),
     sa.Column("carrier_timestamp", sa.BigInteger, nullable=True),
     sa.Column("status_id", sa.BigInteger, nullable=False),
@@ -52,7 +51,7 @@ parcel_states = sa.Table(
 integration_states = sa.Table(
     "integration_states",
     metadata,
-    sa.Column("integration_id", _Key, primary_key=True, autoincrement=False),
+    sa.Column("integration_id", _RowidKey, primary_key=True, autoincrement=False),
     sa.Column("event_timestamp", sa.BigInteger, nullable=False),
     sa.Column("action", sa.String(100), nullable=False),
     sa.Column("deleted", sa.Boolean, nullable=False),
