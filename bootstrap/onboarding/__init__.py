@@ -47,32 +47,27 @@ def log_onboarding_url(settings: BootstrapSettings, token: OperatorToken) -> Non
         # Production logs go to third parties; a capability URL does not belong there.
         log.info("onboarding_url_available how='flask --app app onboarding-url'")
         return
-    if not token.generated_now and _cli_command() not in (None, "run"):
+    # The `flask` command creating the app; None when a server (gunicorn) imports it.
+    command = click.get_current_context(silent=True)
+    if not token.generated_now and command is not None and command.command.name != "run":
         return  # `flask events`, `flask sandbox trigger`…: not serving, so not the moment for it
-    base, note = known_base(settings, _dev_server_environ())
+    base, note = known_base(settings, _dev_server_environ(command))
     if base is None:
         log.info("onboarding_url path=%s note=%r", onboarding_url("", token.value), note)
         return
     log.info("onboarding_url url=%s note=%r", onboarding_url(base, token.value), note)
 
 
-def _dev_server_environ() -> Mapping[str, str]:
-    """The environment, plus the address given to `flask run` when it is the one creating the app.
+def _dev_server_environ(command: click.Context | None) -> Mapping[str, str]:
+    """The environment, plus the address given to `flask run` when it is the `command`.
 
     `flask run --port 8000` passes its port to the server only, not through the environment,
     so without this the logged URL would name port 5000 while the page is on 8000.
     """
     environ = dict(os.environ)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.command.name == "run":
-        if ctx.params.get("port") is not None:
-            environ["FLASK_RUN_PORT"] = str(ctx.params["port"])
-        if ctx.params.get("host"):
-            environ["FLASK_RUN_HOST"] = str(ctx.params["host"])
+    if command is not None and command.command.name == "run":
+        if command.params.get("port") is not None:
+            environ["FLASK_RUN_PORT"] = str(command.params["port"])
+        if command.params.get("host"):
+            environ["FLASK_RUN_HOST"] = str(command.params["host"])
     return environ
-
-
-def _cli_command() -> str | None:
-    """The `flask` command creating the app (e.g. "run"), or None when a server imports it."""
-    ctx = click.get_current_context(silent=True)
-    return ctx.command.name if ctx is not None else None
