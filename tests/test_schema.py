@@ -10,7 +10,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
+from receivers import tables
 from receivers.db import Database
+from receivers.migrations import CORE_MIGRATIONS, Migration
 from tests.receiver_kit import AUTH, encode, parcel_event, post_signed, real_keys_env, stored
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,8 +104,6 @@ def _state_autoindexes(url: str) -> list[str]:
 
 def _v1_tables(conn: sa.Connection) -> None:
     """receivers v1 as it shipped: the state tables keyed by BIGINT (a second b-tree on SQLite)."""
-    from receivers import tables
-
     old = sa.MetaData()
     for table in tables.metadata.tables.values():
         table.to_metadata(old)
@@ -115,8 +115,6 @@ def _v1_tables(conn: sa.Connection) -> None:
 def test_sqlite_state_tables_move_to_the_rowid_and_keep_their_rows(
     tmp_path: Path, make_app: Callable[..., Flask]
 ) -> None:
-    from receivers.migrations import CORE_MIGRATIONS, Migration
-
     url = f"sqlite:///{tmp_path / 'v1.sqlite3'}"
     db = Database(url)
     db.upgrade([*CORE_MIGRATIONS, Migration("receivers", 1, _v1_tables)])
