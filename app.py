@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -9,11 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import bootstrap
 import receivers
 from bootstrap import sandbox
-from bootstrap.sandbox.cli import sandbox_cli
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
 from receivers.db import Database
@@ -52,20 +54,38 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
         # Start anyway: /readyz reports 503 and retries the upgrade until the database is back.
         log.error("database_unavailable_at_start error=%s", exc)
 
+    emulated = None
     if bootstrap_settings.sandbox:
-        bootstrap_settings = sandbox.init_app(app, bootstrap_settings, db, environ)
-        receiver_settings = sandbox.receiver_settings_for(receiver_settings, bootstrap_settings)
+        # No Sendcloud keys: the built-in emulator plays Sendcloud, and signs with its keys.
+        emulated, bootstrap_settings = sandbox.start(app, bootstrap_settings, db, environ)
+        receiver_settings = dataclasses.replace(
+            receiver_settings, webhook_secret=bootstrap_settings.secret_key
+        )
 
     app.config["SECRET_KEY"] = bootstrap_settings.flask_secret_key or _stored_or_ephemeral(
         db, "flask_secret_key"
     )
+    # The CSRF token lives in the signed session cookie; Lax keeps it off cross-site POSTs.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["MAX_CONTENT_LENGTH"] = receiver_settings.max_body_bytes
     token = _operator_token(bootstrap_settings, db)
 
     receivers.init_app(app, receiver_settings, db, migrations, token)
     bootstrap.init_app(app, bootstrap_settings, db, token)
     # Always registered: outside sandbox mode it explains that it is not available.
-    app.cli.add_command(sandbox_cli)
+    app.cli.add_command(sandbox.sandbox_cli)
+
+    # The middleware stack, innermost first: the sandbox mounted at /sandbox (sandbox mode
+    # only), then the proxies in front. Only TRUSTED_PROXY_HOPS hops of X-Forwarded-* are
+    # believed, so a client talking to us directly cannot choose the webhook URL we register.
+    if emulated is not None:
+        app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]  # Flask's documented way to mount
+            app.wsgi_app, {sandbox.MOUNT: sandbox.create_sandbox_app(emulated)}
+        )
+    if hops := bootstrap_settings.trusted_proxy_hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     return app
 
 

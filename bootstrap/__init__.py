@@ -2,60 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import Flask
 
 import receivers
-from bootstrap.attempts import MIGRATIONS, AttemptStore
-from bootstrap.sendcloud_client import SendcloudClient
+from bootstrap import cli, onboarding
+from bootstrap.attempts.store import AttemptStore
+from bootstrap.attempts.tables import MIGRATIONS
+from bootstrap.bootstrapper import Bootstrapper
+from bootstrap.sendcloud.client import SendcloudClient
+from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings
-from bootstrap.usecase import Bootstrapper
+from bootstrap.watch import Watcher
 from receivers.access import OperatorToken
 from receivers.db import Database
 
-__all__ = ["MIGRATIONS", "BootstrapServices", "init_app", "services"]
-
-
-@dataclass(frozen=True)
-class BootstrapServices:
-    """What the bootstrap's views and commands need, built once per app."""
-
-    settings: BootstrapSettings
-    db: Database
-    token: OperatorToken
-    bootstrapper: Bootstrapper
-    client: SendcloudClient
-    attempts: AttemptStore
-
-
-def services(app: Flask) -> BootstrapServices:
-    """The bootstrap services of `app`."""
-    found: BootstrapServices = app.extensions["bootstrap"]
-    return found
+__all__ = ["MIGRATIONS", "init_app"]
 
 
 def init_app(app: Flask, settings: BootstrapSettings, db: Database, token: OperatorToken) -> None:
-    """Build the Sendcloud client and the bootstrapper; register commands and views on `app`."""
-    from bootstrap import cli, onboarding
-
+    """Build the Sendcloud client and the use-case; register the commands and the onboarding."""
+    if settings.integration_id is None:
+        raise ValueError("the bootstrap needs an integration id")
     receiving = receivers.services(app)
     client = SendcloudClient(settings)
     attempts = AttemptStore(db)
+    watcher = Watcher(client, attempts, receiving.store, settings.integration_id)
     bootstrapper = Bootstrapper(
-        settings, client, attempts, receiving.store, receiving.settings.webhook_secret
+        client, attempts, receiving.store, watcher, receiving.settings.webhook_secret
     )
     # Verified integration events reaching any worker update the attempt at once.
-    receiving.listeners.append(bootstrapper.on_delivery)
-    app.extensions["bootstrap"] = BootstrapServices(
-        settings=settings,
-        db=db,
-        token=token,
-        bootstrapper=bootstrapper,
-        client=client,
-        attempts=attempts,
-    )
+    receiving.listeners.append(watcher.on_delivery)
+    app.extensions["bootstrap"] = BootstrapServices(settings, token, bootstrapper, watcher)
     app.extensions["on_shutdown"].append(bootstrapper.close)
     app.cli.add_command(cli.bootstrap_command)
-    # Onboarding views (helper D) register below this line.
     onboarding.init_app(app, settings, token)

@@ -6,9 +6,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from bootstrap.attempt_state import STEP_LABELS, AttemptState
+from bootstrap.attempts.state import STEP_LABELS, AttemptState
 from bootstrap.errors import BootstrapError, PublicUrlUnknown
-from bootstrap.plan import Desired, desired_for
+from bootstrap.owned import OwnedSettings, desired
+from bootstrap.services import BootstrapServices, services
 from receivers.errors import StorageUnavailable
 
 EXIT_OK = 0
@@ -27,10 +28,8 @@ def _on_step(name: str, status: str, detail: str) -> None:
     click.echo(f"{_MARKS.get(status, '[??]')} {label}: {detail}" if detail else f"  {label}")
 
 
-def _desired() -> Desired:
-    from bootstrap import services
-
-    settings = services(current_app).settings
+def _desired(found: BootstrapServices) -> OwnedSettings:
+    settings = found.settings
     base = settings.public_url or settings.local_url
     if not base:
         raise PublicUrlUnknown(
@@ -38,7 +37,7 @@ def _desired() -> Desired:
             "webhooks: set PUBLIC_URL=https://<your app's public host>, or use the onboarding "
             "page, which derives it from your browser's request"
         )
-    return desired_for(base, settings)
+    return desired(base, settings.service_point_enabled, settings.service_point_carriers)
 
 
 def _echo_problem(message: str, hint: str | None) -> None:
@@ -66,13 +65,10 @@ def _finish(state: AttemptState, wait_seconds: float) -> int:
     return EXIT_FAILED
 
 
-def _dry_run() -> int:
-    from bootstrap import services
-
-    desired = _desired()
-    plan = services(current_app).bootstrapper.plan(desired)
+def _dry_run(found: BootstrapServices) -> int:
+    plan = found.bootstrapper.plan(_desired(found))
     name = f" ({plan.shop_name})" if plan.shop_name else ""
-    if plan.nothing_to_do:
+    if not plan.changes:
         click.echo(f"Integration {plan.integration_id}{name} is already configured; no change.")
         return EXIT_OK
     click.echo(f"Planned change of integration {plan.integration_id}{name} (dry run, not sent):")
@@ -81,10 +77,8 @@ def _dry_run() -> int:
     return EXIT_OK
 
 
-def _check() -> int:
-    from bootstrap import services
-
-    report = services(current_app).bootstrapper.check(_desired())
+def _check(found: BootstrapServices) -> int:
+    report = found.watcher.check(_desired(found))
     if report.deleted:
         click.echo(f"Drift: integration {report.integration_id} no longer exists at Sendcloud.")
         return EXIT_DRIFT
@@ -97,24 +91,13 @@ def _check() -> int:
     return EXIT_OK
 
 
-def _apply(wait_seconds: float) -> int:
-    from bootstrap import services
-
-    found = services(current_app)
-    desired = _desired()
+def _apply(found: BootstrapServices, wait_seconds: float) -> int:
+    wanted = _desired(found)
     click.echo(
         f"Bootstrapping Sendcloud integration {found.settings.integration_id} "
-        f"({found.client.auth_mode}); webhook URL {desired.webhook_url}"
+        f"({found.settings.auth}); webhook URL {wanted.webhook_url}"
     )
-    state = found.bootstrapper.run(desired, wait_seconds, on_step=_on_step)
-    return _finish(state, wait_seconds)
-
-
-def _undo() -> int:
-    from bootstrap import services
-
-    state = services(current_app).bootstrapper.undo(on_step=_on_step)
-    return _finish(state, 0)
+    return _finish(found.bootstrapper.run(wanted, wait_seconds, on_step=_on_step), wait_seconds)
 
 
 @click.command("bootstrap")
@@ -138,15 +121,16 @@ def bootstrap_command(dry_run: bool, wait_seconds: float, undo: bool, check: boo
     """
     if sum((dry_run, undo, check)) > 1:
         raise click.UsageError("use only one of --dry-run, --undo and --check")
+    found = services(current_app)
     try:
         if dry_run:
-            code = _dry_run()
+            code = _dry_run(found)
         elif check:
-            code = _check()
+            code = _check(found)
         elif undo:
-            code = _undo()
+            code = _finish(found.bootstrapper.undo(on_step=_on_step), 0)
         else:
-            code = _apply(wait_seconds)
+            code = _apply(found, wait_seconds)
     except BootstrapError as exc:
         _echo_problem(str(exc), exc.hint)
         code = EXIT_FAILED

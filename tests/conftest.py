@@ -7,7 +7,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,17 +16,27 @@ from typing import Any
 import psycopg
 import pytest
 import requests
+import stamina
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app
+from bootstrap.sandbox import LoopbackServer
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 pytest_plugins = ["tests.sandbox_fixture"]
+# Loopback servers for tests: the sandbox's own (threaded werkzeug, a short poll interval).
+LiveServer = LoopbackServer
+
+
+@pytest.fixture(autouse=True)
+def _retries_without_waiting() -> Iterator[None]:
+    """stamina's testing mode: Sendcloud calls are retried up to 5 times, without sleeping."""
+    with stamina.set_testing(True, attempts=5):
+        yield
 
 
 def _pg_reachable() -> str | None:
@@ -116,31 +125,14 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-class LiveServer:
-    """A Flask app served over real loopback HTTP by a threaded werkzeug server."""
-
-    def __init__(self, app: Flask, port: int = 0) -> None:
-        self.app = app
-        self._server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-
 @pytest.fixture
-def live_server() -> Iterator[Callable[..., LiveServer]]:
-    """Start apps on loopback ports; all are stopped after the test."""
-    started: list[LiveServer] = []
+def live_server() -> Iterator[Callable[..., LoopbackServer]]:
+    """Serve apps on loopback ports (`app` may be set later: `server.app = ...`); all are
+    stopped after the test."""
+    started: list[LoopbackServer] = []
 
-    def start(app: Flask, port: int = 0) -> LiveServer:
-        server = LiveServer(app, port)
+    def start(app: Flask | None = None) -> LoopbackServer:
+        server = LoopbackServer(app)
         started.append(server)
         return server
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from bootstrap.sandbox import LoopbackServer, Sandbox, SandboxConfig, create_sandbox_app
-from bootstrap.sandbox.faults import Faults
+from bootstrap.sandbox import LoopbackServer, Sandbox, SandboxConfig, create_sandbox_app, faults
+from bootstrap.sandbox.control import LoggedRequest
 from bootstrap.sandbox.integrations import as_integration
 from bootstrap.sandbox.outbox import DeliveryAttempt
-from bootstrap.sandbox.requestlog import LoggedRequest
 from receivers.db import Database
 
 
@@ -73,7 +72,7 @@ class SendcloudSandbox:
         row = self.sandbox.integration(self.integration_id)
         return bool(row and row["oauth2_only"])
 
-    def faults(self, **changes: Any) -> Faults:
+    def faults(self, **changes: Any) -> faults.Faults:
         """Set fault switches: rate_limit, fail_next, fail_status, fail_body, fail_path,
         latency_ms, drop_webhooks. Returns the current switches."""
         return self.sandbox.faults(**changes)
@@ -102,7 +101,7 @@ class SendcloudSandbox:
             found = self.deliveries()
             if len(found) >= count or time.monotonic() > deadline:
                 return found
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def close(self) -> None:
         """Stop the delivery thread and the server; close the database."""
@@ -125,7 +124,7 @@ class WebhookCatcher:
     def __init__(self) -> None:
         self.received: list[CapturedWebhook] = []
         self.statuses: list[int] = []
-        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
         self._server = LoopbackServer(self._wsgi)
         self.url = self._server.url + "/hook"
 
@@ -138,18 +137,18 @@ class WebhookCatcher:
             if key.startswith("HTTP_")
         }
         headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
-        with self._lock:
+        with self._arrived:
             self.received.append(CapturedWebhook(body, headers))
             status = self.statuses.pop(0) if self.statuses else 200
+            self._arrived.notify_all()
         start_response(f"{status} X", [("Content-Type", "text/plain")])
         return [b"ok"]
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[CapturedWebhook]:
-        """Wait until `count` POSTs arrived; return them all."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return list(self.received)
+        """Wait until `count` POSTs arrived (woken by each arrival); return them all."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.received) >= count, timeout)
+            return list(self.received)
 
     def stop(self) -> None:
         """Stop the server."""

@@ -7,19 +7,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-import bootstrap
-from bootstrap.attempt_tables import MIGRATIONS, attempts
+from bootstrap.attempts.tables import MIGRATIONS, attempts
 from bootstrap.errors import AttemptInProgress
-from bootstrap.plan import desired_for
+from bootstrap.owned import OwnedSettings, desired
+from bootstrap.sandbox import LoopbackServer
+from bootstrap.services import BootstrapServices, services
 from receivers.db import Database
 from receivers.migrations import CORE_MIGRATIONS
-from tests.conftest import free_port, shutdown_app
+from tests.conftest import shutdown_app
 from tests.sandbox_fixture import SendcloudSandbox
 
 
@@ -27,7 +27,7 @@ def wait_for_state(app: Flask, wanted: str, timeout: float = 10.0) -> str | None
     """Poll `latest()` of `app` until the state is `wanted` (or time runs out)."""
     deadline = time.monotonic() + timeout
     while True:
-        latest = bootstrap.services(app).bootstrapper.latest()
+        latest = services(app).watcher.latest()
         state = latest.state if latest else None
         if state == wanted or time.monotonic() > deadline:
             return state
@@ -35,42 +35,49 @@ def wait_for_state(app: Flask, wanted: str, timeout: float = 10.0) -> str | None
 
 
 @pytest.fixture
-def shared_env(sendcloud: SendcloudSandbox, tmp_path: Path) -> dict[str, str]:
-    """Real-keys env whose PUBLIC_URL port is free; every app built from it shares one DB."""
+def public(live_server: Callable[..., LoopbackServer]) -> LoopbackServer:
+    """The loopback server behind PUBLIC_URL; `serve` puts an app on it."""
+    return live_server()
+
+
+@pytest.fixture
+def shared_env(
+    sendcloud: SendcloudSandbox, tmp_path: Path, public: LoopbackServer
+) -> dict[str, str]:
+    """Real-keys env whose PUBLIC_URL is `public`; every app built from it shares one DB."""
     return {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
         **sendcloud.env(),
-        "PUBLIC_URL": f"http://127.0.0.1:{free_port()}",
+        "PUBLIC_URL": public.url,
         "SERVICE_POINT_CARRIERS": "ups",
         "SENDCLOUD_RETRY_BUDGET": "2",
     }
 
 
-def serve(live_server: Callable[..., Any], app: Flask) -> None:
-    """Serve `app` on the port of its PUBLIC_URL."""
-    public_url = bootstrap.services(app).settings.public_url
-    assert public_url is not None
-    live_server(app, int(public_url.rsplit(":", 1)[1]))
+def wanted(app: Flask) -> OwnedSettings:
+    """The desired settings of `app`'s configuration."""
+    settings = services(app).settings
+    return desired(
+        settings.public_url or "", settings.service_point_enabled, settings.service_point_carriers
+    )
 
 
 def test_start_returns_at_once_and_the_attempt_finishes_in_the_background(
-    make_app: Callable[..., Flask], shared_env: dict[str, str], live_server: Callable[..., Any]
+    make_app: Callable[..., Flask], shared_env: dict[str, str], public: LoopbackServer
 ) -> None:
-    app = make_app(shared_env)
-    serve(live_server, app)
-    found = bootstrap.services(app)
-    desired = desired_for(found.settings.public_url or "", found.settings)
+    app = public.app = make_app(shared_env)
+    found = services(app)
 
-    started = found.bootstrapper.start(desired, wait_seconds=10)
+    started = found.bootstrapper.start(wanted(app), wait_seconds=10)
 
     assert started.state == "planned"
     assert [s.status for s in started.steps] == ["pending"] * 6
     assert wait_for_state(app, "verified") == "verified"
-    latest = found.bootstrapper.latest()
+    latest = found.watcher.latest()
     assert latest is not None
     as_json = latest.to_json()
     assert as_json["attempt_id"] == started.attempt_id
-    assert as_json["webhook_url"] == desired.webhook_url
+    assert as_json["webhook_url"] == wanted(app).webhook_url
     assert as_json["service_point_carriers"] == ["ups"]
     assert as_json["verified_at"] is not None
     assert [s["name"] for s in as_json["steps"]] == [
@@ -84,78 +91,74 @@ def test_start_returns_at_once_and_the_attempt_finishes_in_the_background(
 
 
 def _cross_process_round_trip(
-    make_app: Callable[..., Flask], env: dict[str, str], live_server: Callable[..., Any]
+    make_app: Callable[..., Flask], env: dict[str, str], public: LoopbackServer
 ) -> None:
     runner = make_app(env)  # runs the attempt, receives nothing
-    receiver = make_app(env)  # serves PUBLIC_URL: Sendcloud's webhook lands here
-    serve(live_server, receiver)
-    found = bootstrap.services(runner)
-    desired = desired_for(found.settings.public_url or "", found.settings)
+    public.app = receiver = make_app(env)  # serves PUBLIC_URL: Sendcloud's webhook lands here
 
-    found.bootstrapper.start(desired, wait_seconds=10)
+    services(runner).bootstrapper.start(wanted(runner), wait_seconds=10)
 
     assert wait_for_state(runner, "verified") == "verified"
     assert wait_for_state(receiver, "verified") == "verified"
 
 
 def test_a_webhook_landing_on_another_process_verifies_the_attempt(
-    make_app: Callable[..., Flask], shared_env: dict[str, str], live_server: Callable[..., Any]
+    make_app: Callable[..., Flask], shared_env: dict[str, str], public: LoopbackServer
 ) -> None:
-    _cross_process_round_trip(make_app, shared_env, live_server)
+    _cross_process_round_trip(make_app, shared_env, public)
 
 
 def test_the_round_trip_across_processes_works_on_postgresql(
+    pg_url: str,  # first, so its schema outlives the apps' background threads
     make_app: Callable[..., Flask],
     shared_env: dict[str, str],
-    live_server: Callable[..., Any],
-    pg_url: str,
+    public: LoopbackServer,
 ) -> None:
-    _cross_process_round_trip(make_app, {**shared_env, "DATABASE_URL": pg_url}, live_server)
+    _cross_process_round_trip(make_app, {**shared_env, "DATABASE_URL": pg_url}, public)
 
 
 def test_after_a_restart_the_attempt_is_re_evaluated_from_the_database(
     make_app: Callable[..., Flask],
     shared_env: dict[str, str],
-    live_server: Callable[..., Any],
+    public: LoopbackServer,
     sendcloud: SendcloudSandbox,
 ) -> None:
     sendcloud.faults(drop_webhooks=5)
-    first = make_app(shared_env)
-    serve(live_server, first)
-    found = bootstrap.services(first)
-    desired = desired_for(found.settings.public_url or "", found.settings)
-    found.bootstrapper.start(desired, wait_seconds=0.5)
+    first = public.app = make_app(shared_env)
+    started = services(first).bootstrapper.start(wanted(first), wait_seconds=0.3)
     assert wait_for_state(first, "awaiting_webhook") == "awaiting_webhook"
     shutdown_app(first)  # the process stops while waiting
-
-    time.sleep(0.6)
+    deadline = services(first).bootstrapper.attempts.get(started.attempt_id).deadline_at
+    assert deadline is not None
+    time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
     restarted = make_app(shared_env)
 
-    latest = bootstrap.services(restarted).bootstrapper.latest()
+    latest = services(restarted).watcher.latest()
     assert latest is not None
     assert latest.state == "timed_out"
     assert latest.hint is not None
     assert "Test API Webhook" in latest.hint
     assert latest.previous is not None
-    assert latest.previous["webhook_url"] is None
+    assert latest.previous.webhook_url is None
 
 
 def _start_at_the_same_instant(
     make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
 ) -> None:
     """Two apps on one database (two workers), two threads each, start at once: one wins."""
-    workers = [bootstrap.services(make_app(env)) for _ in range(2)]
+    apps = [make_app(env) for _ in range(2)]
+    workers = [services(app) for app in apps]
     # A slow Sendcloud keeps the winner applying while the others try to start.
     sendcloud.faults(latency_ms=500)
-    desired = desired_for(workers[0].settings.public_url or "", workers[0].settings)
+    target = wanted(apps[0])
     barrier = threading.Barrier(4)
     started: list[str] = []
     refused: list[str] = []
 
-    def start(worker: bootstrap.BootstrapServices) -> None:
+    def start(worker: BootstrapServices) -> None:
         barrier.wait(5)
         try:
-            started.append(worker.bootstrapper.start(desired, wait_seconds=1).attempt_id)
+            started.append(worker.bootstrapper.start(target, wait_seconds=1).attempt_id)
         except AttemptInProgress as exc:
             refused.append(str(exc))
 
@@ -168,7 +171,7 @@ def _start_at_the_same_instant(
     assert len(started) == 1, refused
     assert len(refused) == 3
     assert all(f"attempt {started[0]}" in message for message in refused)
-    with workers[0].db.begin_read() as conn:
+    with workers[0].bootstrapper.attempts.db.begin_read() as conn:
         stored = conn.execute(sa.select(attempts.c.id)).scalars().all()
     assert stored == started
 

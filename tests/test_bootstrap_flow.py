@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import bootstrap
-from tests.conftest import free_port
+from bootstrap.sandbox import LoopbackServer
+from bootstrap.services import services
 from tests.sandbox_fixture import SendcloudSandbox
 
 OWNED = {"webhook_url", "webhook_active", "service_point_enabled", "service_point_carriers"}
@@ -24,22 +24,21 @@ def product(
     make_app: Callable[..., Flask],
     base_env: dict[str, str],
     sendcloud: SendcloudSandbox,
-    live_server: Callable[..., Any],
+    live_server: Callable[..., LoopbackServer],
 ) -> Callable[..., Flask]:
     """Build the product in real-keys mode against the sandbox, served on a loopback port."""
 
     def build(auth: str = "oauth2", **extra: str) -> Flask:
-        port = free_port()
+        server = live_server()
         env = {
             **base_env,
             **sendcloud.env(auth),
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "PUBLIC_URL": server.url,
             "SERVICE_POINT_CARRIERS": "ups,dhl",
             "SENDCLOUD_RETRY_BUDGET": "3",
             **extra,
         }
-        app = make_app(env)
-        live_server(app, port)
+        app = server.app = make_app(env)
         return app
 
     return build
@@ -47,7 +46,7 @@ def product(
 
 def latest_state(app: Flask, refresh_live: bool = False) -> str | None:
     """The state of the newest attempt, re-evaluated."""
-    latest = bootstrap.services(app).bootstrapper.latest(refresh_live)
+    latest = services(app).watcher.latest(refresh_live)
     return latest.state if latest else None
 
 
@@ -77,13 +76,11 @@ def test_bootstrap_fetches_one_token_patches_owned_fields_reads_back_and_is_veri
     assert patch.auth == "bearer"
     assert read_back.auth == "bearer"
     assert set(patch.body) == OWNED
-    assert patch.body["webhook_url"] == app.extensions["bootstrap"].settings.public_url + (
-        "/webhooks/sendcloud"
-    )
+    assert patch.body["webhook_url"] == f"{services(app).settings.public_url}/webhooks/sendcloud"
     assert patch.body["webhook_active"] is True
     assert sorted(patch.body["service_point_carriers"]) == ["dhl", "ups"]
     assert not sendcloud.requests(method="PUT")
-    latest = bootstrap.services(app).bootstrapper.latest()
+    latest = services(app).watcher.latest()
     assert latest is not None
     assert latest.state == "verified"
     assert latest.verified_at is not None
@@ -214,7 +211,7 @@ def test_panel_change_reaching_the_receiver_marks_the_attempt_drifted_at_once(
     sendcloud.panel_update(service_point_enabled=False)
     sendcloud.wait_for_deliveries(deliveries + 1)
 
-    attempts = bootstrap.services(app).attempts
+    attempts = services(app).bootstrapper.attempts
     deadline = time.monotonic() + 5
     while (found := attempts.latest(1)) and found.state != "drifted":
         if time.monotonic() > deadline:
@@ -255,7 +252,7 @@ def test_no_secret_reaches_output_or_logs(
     ]
     wrong = product(SENDCLOUD_SECRET_KEY="wrong-" + sendcloud.secret_key)
     outputs.append(bootstrap_cli(wrong, "--wait", "1").output)
-    attempt = bootstrap.services(app).bootstrapper.latest()
+    attempt = services(app).watcher.latest()
     assert attempt is not None
     outputs.append(repr(attempt.to_json()))
 

@@ -8,38 +8,25 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from bootstrap.plan import Desired, desired_for, desired_problems, make_plan
-from bootstrap.roundtrip import round_trip_verdict
-from bootstrap.schemas import (
-    Integration,
-    dump_update_request,
-    error_message,
-    load_integration,
-    load_update_response,
-)
-from bootstrap.settings import load_bootstrap_settings
-from bootstrap.steps import restorable
+from bootstrap.owned import OwnedSettings, desired
+from bootstrap.sendcloud.schemas import error_message, load_integration, load_update_response
+from bootstrap.watch import round_trip_verdict
 from receivers.store import StoredEvent
 
 URL = "https://shop.example.com/webhooks/sendcloud"
+DESIRED = OwnedSettings(URL, True, True, ("dhl", "ups"))
 
 
-def integration(**changes: Any) -> Integration:
-    """An integration already configured as DESIRED, with `changes`."""
+def live(**changes: Any) -> OwnedSettings:
+    """Settings at Sendcloud already configured as DESIRED, with `changes`."""
     values: dict[str, Any] = {
-        "id": 5,
-        "shop_name": "Shop",
-        "system": "api",
         "webhook_url": URL,
         "webhook_active": True,
         "service_point_enabled": True,
         "service_point_carriers": ("ups", "dhl"),
         **changes,
     }
-    return Integration(**values)
-
-
-DESIRED = Desired(URL, True, ("dhl", "ups"))
+    return OwnedSettings(**values)
 
 
 def event(action: str, outcome: str = "applied", **integration_fields: Any) -> StoredEvent:
@@ -61,69 +48,75 @@ def event(action: str, outcome: str = "applied", **integration_fields: Any) -> S
 
 
 def test_matching_settings_plan_nothing_even_with_carriers_in_another_order() -> None:
-    plan = make_plan(integration(), DESIRED)
-    assert plan.nothing_to_do
-    assert plan.changes == []
+    assert DESIRED.changes_from(live()) == []
+    assert live() == DESIRED  # equality compares carriers as a set
+    assert hash(live()) == hash(DESIRED)
+    assert live(service_point_carriers=("ups",)) != DESIRED
 
 
 def test_plan_lists_only_owned_fields_that_differ() -> None:
-    plan = make_plan(integration(webhook_url=None, service_point_carriers=("ups",)), DESIRED)
-    assert [c.name for c in plan.changes] == ["webhook_url", "service_point_carriers"]
-    assert plan.changes[0].current is None
-    assert plan.changes[0].desired == URL
-    assert not plan.nothing_to_do
+    changes = DESIRED.changes_from(live(webhook_url=None, service_point_carriers=("ups",)))
+    assert [c.name for c in changes] == ["webhook_url", "service_point_carriers"]
+    assert changes[0].current is None
+    assert changes[0].desired == URL
+    assert changes[1].current == ["ups"]  # JSON values, as the CLI and the page show them
 
 
 def test_disabled_service_points_without_carriers_leave_the_carrier_list_alone() -> None:
-    assert "service_point_carriers" not in Desired(URL, False, ()).fields()
-    assert Desired(URL, False, ("ups",)).fields()["service_point_carriers"] == ["ups"]
+    assert "service_point_carriers" not in desired(URL, False, ()).patch_body()
+    assert desired(URL, False, ("ups",)).patch_body()["service_point_carriers"] == ["ups"]
+    unmanaged = desired("https://shop.example.com", False, ())
+    assert unmanaged.changes_from(live(service_point_enabled=False)) == []
 
 
-def test_desired_for_builds_the_webhook_url_from_the_base() -> None:
-    settings = load_bootstrap_settings({"SERVICE_POINT_CARRIERS": "UPS, dhl"})
-    desired = desired_for("https://shop.example.com/", settings)
-    assert desired.webhook_url == URL
-    assert desired.service_point_carriers == ("ups", "dhl")
-    assert desired_for(URL, settings, carriers=[], enabled=False).service_point_carriers == ()
+def test_desired_builds_the_webhook_url_from_the_base() -> None:
+    wanted = desired("https://shop.example.com/", True, ["UPS", " dhl", "ups"])
+    assert wanted.webhook_url == URL
+    assert wanted.webhook_active is True
+    assert wanted.service_point_carriers == ("ups", "dhl")
 
 
 @pytest.mark.parametrize(
-    ("desired", "fragment"),
+    ("wanted", "fragment"),
     [
-        (Desired(URL, True, ()), "no carrier"),
-        (Desired("http://shop.example.com/webhooks/sendcloud", False, ()), "https://"),
-        (Desired("shop.example.com/webhooks", False, ()), "not an absolute URL"),
-        (Desired("https://u:p@shop.example.com/x", False, ()), "user name or password"),
+        (OwnedSettings(URL, True, True, ()), "no carrier"),
+        (OwnedSettings("http://shop.example.com/webhooks/sendcloud", True, False), "https://"),
+        (OwnedSettings("shop.example.com/webhooks", True, False), "not an absolute URL"),
+        (OwnedSettings("https://u:p@shop.example.com/x", True, False), "user name or password"),
     ],
 )
-def test_local_validation_explains_what_cannot_work(desired: Desired, fragment: str) -> None:
-    problems = desired_problems(desired)
+def test_local_validation_explains_what_cannot_work(wanted: OwnedSettings, fragment: str) -> None:
+    problems = wanted.problems()
     assert len(problems) == 1
     assert fragment in problems[0]
 
 
 def test_loopback_http_is_accepted_for_local_tests() -> None:
-    assert (
-        desired_problems(Desired("http://127.0.0.1:5000/webhooks/sendcloud", True, ("ups",))) == []
-    )
+    assert desired("http://127.0.0.1:5000", True, ("ups",)).problems() == []
 
 
 def test_integration_schema_ignores_unknown_fields_and_tolerates_nulls() -> None:
     found = load_integration(
         {"id": 3, "shop_name": "S", "webhook_url": None, "service_point_carriers": None, "x": 1}
     )
-    assert found.service_point_carriers == ()
-    assert found.webhook_active is False
+    assert found.owned.service_point_carriers == ()
+    assert found.owned.webhook_active is False
     with pytest.raises(ValidationError):
         load_integration({"shop_name": "no id"})
     with pytest.raises(ValidationError):
         load_integration(["not", "an", "object"])
 
 
-def test_the_patch_body_can_only_carry_owned_fields() -> None:
-    assert dump_update_request({"webhook_active": True}) == {"webhook_active": True}
-    with pytest.raises(ValueError, match="does not own"):
-        dump_update_request({"shop_name": "mine now"})
+def test_the_patch_body_carries_only_the_owned_fields_that_are_set() -> None:
+    assert OwnedSettings(webhook_active=True).patch_body() == {"webhook_active": True}
+    body = desired(URL, True, ("dhl",)).patch_body()
+    assert set(body) == {
+        "webhook_url",
+        "webhook_active",
+        "service_point_enabled",
+        "service_point_carriers",
+    }
+    assert body["service_point_carriers"] == ["dhl"]
 
 
 def test_update_response_reports_the_owned_fields_it_contains() -> None:
@@ -143,19 +136,19 @@ def test_error_text_is_taken_as_text_from_every_known_envelope() -> None:
 
 
 def test_any_signed_delivery_proves_the_round_trip() -> None:
-    verdict = round_trip_verdict([event("test_webhook")], 5, DESIRED.fields())
+    verdict = round_trip_verdict([event("test_webhook")], 5, DESIRED)
     assert verdict is not None
     assert verdict.state == "verified"
 
 
 def test_an_integration_event_must_show_what_was_set() -> None:
-    target = DESIRED.fields()
+    target = DESIRED
     stale_fields: dict[str, Any] = {
         "id": 5,
         "webhook_url": "https://old.example.com",
         "webhook_active": True,
     }
-    ours = {**target, "id": 5}
+    ours = {**target.to_json(), "id": 5}
     assert round_trip_verdict([event("integration_updated", **stale_fields)], 5, target) is None
     assert (
         round_trip_verdict([event("integration_updated", **{**ours, "id": 6})], 5, target) is None
@@ -168,20 +161,17 @@ def test_an_integration_event_must_show_what_was_set() -> None:
 
 
 def test_a_deletion_of_our_integration_ends_the_wait() -> None:
-    verdict = round_trip_verdict([event("integration_deleted", id=5)], 5, DESIRED.fields())
+    verdict = round_trip_verdict([event("integration_deleted", id=5)], 5, DESIRED)
     assert verdict is not None
     assert verdict.state == "deleted"
 
 
 def test_undo_never_sends_a_null_webhook_url() -> None:
-    previous: dict[str, Any] = {
-        "webhook_url": None,
+    previous = OwnedSettings(None, False, False, ())
+    assert previous.restoring().patch_body() == {
         "webhook_active": False,
         "service_point_enabled": False,
         "service_point_carriers": [],
     }
-    assert restorable(previous) == {
-        "webhook_active": False,
-        "service_point_enabled": False,
-        "service_point_carriers": [],
-    }
+    earlier = OwnedSettings("https://old.example.com/hook", False, True, ("postnl",))
+    assert earlier.restoring() == earlier

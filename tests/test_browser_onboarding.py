@@ -11,8 +11,8 @@ import requests
 from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
 
-from bootstrap.sandbox import sandbox_of
-from tests.conftest import IN_CI, LiveServer, random_secret
+from bootstrap.sandbox import LoopbackServer, sandbox_of
+from tests.conftest import IN_CI, random_secret
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,7 +55,7 @@ def test_operator_sees_the_diff_applies_and_every_step_turns_green(
     browser: Browser,
     make_app: Callable[..., Flask],
     base_env: dict[str, str],
-    live_server: Callable[..., LiveServer],
+    live_server: Callable[..., LoopbackServer],
     artifacts_dir: Path,
 ) -> None:
     token = random_secret()
@@ -112,7 +112,7 @@ def test_timed_out_page_turns_verified_by_itself_when_a_test_webhook_arrives(
     browser: Browser,
     make_app: Callable[..., Flask],
     base_env: dict[str, str],
-    live_server: Callable[..., LiveServer],
+    live_server: Callable[..., LoopbackServer],
     artifacts_dir: Path,
 ) -> None:
     token = random_secret()

@@ -12,9 +12,9 @@ import pytest
 import requests
 from flask import Flask
 
-from bootstrap.onboarding.context import context
-from bootstrap.sandbox import Sandbox, sandbox_of
-from tests.conftest import LiveServer, free_port, random_secret
+from bootstrap.sandbox import LoopbackServer, Sandbox, sandbox_of
+from bootstrap.services import services
+from tests.conftest import random_secret
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Service:
     """A sandbox-mode app served on a loopback port, with the operator's browser session."""
 
     app: Flask
-    server: LiveServer
+    server: LoopbackServer
     token: str
     http: requests.Session
 
@@ -63,22 +63,24 @@ class Service:
             time.sleep(0.05)
 
     def secrets(self) -> list[str]:
-        settings = context(self.app).settings
+        settings = services(self.app).settings
         found = [settings.public_key, settings.secret_key, self.app.config["SECRET_KEY"]]
         return [value for value in found if value]
 
 
 @pytest.fixture
 def service(
-    make_app: Callable[..., Flask], base_env: dict[str, str], live_server: Callable[..., LiveServer]
+    make_app: Callable[..., Flask],
+    base_env: dict[str, str],
+    live_server: Callable[..., LoopbackServer],
 ) -> Iterator[Service]:
     # PUBLIC_URL is this server's own address, so the CLI's desired settings match the page's.
-    port = free_port()
+    server = live_server()
     token = random_secret()
-    env = {**base_env, "ONBOARDING_TOKEN": token, "PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    app = make_app(env)
+    env = {**base_env, "ONBOARDING_TOKEN": token, "PUBLIC_URL": server.url}
+    app = server.app = make_app(env)
     with requests.Session() as http:
-        yield Service(app, live_server(app, port=port), token, http)
+        yield Service(app, server, token, http)
 
 
 def _assert_no_secret(service: Service, label: str, *texts: str) -> None:

@@ -14,8 +14,7 @@ from bootstrap.onboarding.addresses import (
     onboarding_url,
     webhook_base,
 )
-from bootstrap.onboarding.guidance import advice
-from bootstrap.onboarding.presentation import diff_rows, in_words
+from bootstrap.onboarding.presentation import advice, diff_rows, in_words
 from bootstrap.settings import load_bootstrap_settings
 
 SANDBOX = load_bootstrap_settings({})

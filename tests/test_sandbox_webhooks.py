@@ -11,8 +11,7 @@ import time
 import requests
 import sqlalchemy as sa
 
-from bootstrap.sandbox import Sandbox, outbox, signing
-from bootstrap.sandbox.delivery import DeliveryWorker
+from bootstrap.sandbox import Sandbox, outbox, webhooks
 from bootstrap.sandbox.tables import outbox as outbox_table
 from receivers.db import Database
 from tests.sandbox_fixture import CapturedWebhook, SendcloudSandbox, WebhookCatcher
@@ -204,7 +203,7 @@ def test_two_delivery_workers_deliver_each_webhook_once(
 ) -> None:
     # A second process's worker on the same database, racing the fixture's own worker.
     other_db = Database(sendcloud.db.url)
-    other = DeliveryWorker(other_db, lambda: 1.0)
+    other = outbox.DeliveryWorker(other_db, lambda: 1.0)
     try:
         box = Sandbox(sendcloud.db)
         with sendcloud.db.begin_write() as conn:
@@ -223,8 +222,8 @@ def test_two_delivery_workers_deliver_each_webhook_once(
 
 
 def test_signing_matches_sendclouds_documented_test_vector() -> None:
-    body = signing.serialise({"key": "value"})
+    body = webhooks.serialise({"key": "value"})
     assert body == '{"key": "value"}'
-    assert signing.sign(body.encode(), "secretkey") == (
+    assert webhooks.sign(body.encode(), "secretkey") == (
         "1eed4b3d41f4653ac64fd56f1bf1cbfd349e4482cbc11dff7134bd93e5da4b0a"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -10,10 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-import bootstrap
 from bootstrap.errors import (
     AUTH_HINT,
     IntegrationNotFound,
@@ -21,8 +20,11 @@ from bootstrap.errors import (
     SendcloudRejected,
     SendcloudUnavailable,
 )
-from bootstrap.retry import RetryPolicy, retry_after_seconds
-from bootstrap.sendcloud_client import SendcloudClient
+from bootstrap.owned import OwnedSettings
+from bootstrap.sandbox import LoopbackServer
+from bootstrap.sendcloud.client import SendcloudClient
+from bootstrap.sendcloud.responses import Transient, backoff, retry_after_seconds
+from bootstrap.services import services
 from bootstrap.settings import load_bootstrap_settings
 from tests.conftest import free_port
 from tests.sandbox_fixture import SendcloudSandbox
@@ -49,10 +51,9 @@ class ScriptedSendcloud:
         self.token_script: list[tuple[int, bytes, dict[str, str]]] = []
         self.received: list[dict[str, Any]] = []
         self.tokens_issued = 0
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.latency = 0.0  # seconds each API answer takes
+        self._server = LoopbackServer(self._app)
+        self.url = self._server.url
 
     def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self._answer(Request(environ))(environ, start_response)
@@ -66,6 +67,7 @@ class ScriptedSendcloud:
             self.tokens_issued += 1
             body = {"access_token": f"tok{self.tokens_issued}", "expires_in": 3600}
             return Response(json.dumps(body), 200, {"Content-Type": "application/json"})
+        time.sleep(self.latency)
         if self.script:
             return Response(*self._pop(self.script))
         return Response(json.dumps(INTEGRATION), 200, {"Content-Type": "application/json"})
@@ -81,9 +83,7 @@ class ScriptedSendcloud:
 
     def stop(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._server.stop()
 
 
 @pytest.fixture
@@ -109,10 +109,10 @@ def make_client(fake: ScriptedSendcloud) -> Iterator[Callable[..., SendcloudClie
                 "SENDCLOUD_TOKEN_URL": fake.url + "/token",
                 "SENDCLOUD_AUTH": auth,
                 "SERVICE_POINT_ENABLED": "false",
+                "SENDCLOUD_RETRY_BUDGET": str(budget),
             }
         )
-        policy = RetryPolicy(budget_seconds=budget, base_delay=0.05, max_delay=0.2)
-        client = SendcloudClient(settings, policy)
+        client = SendcloudClient(settings)
         made.append(client)
         return client
 
@@ -136,41 +136,66 @@ def test_empty_429_and_non_json_503_are_retried_then_succeed(
 
 
 def test_retry_after_is_honoured(
-    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+    fake: ScriptedSendcloud,
+    make_client: Callable[..., SendcloudClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.script = [(429, b"", {"Retry-After": "1"})]
-    started = time.monotonic()
 
-    make_client().get_integration(7)
+    with caplog.at_level(logging.WARNING):
+        make_client().get_integration(7)
 
-    assert time.monotonic() - started >= 1.0
+    assert len(fake.api_calls()) == 2
+    # The backoff stamina was given for the retry (its testing mode then skips the sleep).
+    assert "sendcloud_retry status=429 retry_after=1.0" in caplog.text
+
+
+def test_the_backoff_waits_as_long_as_retry_after_says_if_the_budget_allows() -> None:
+    assert backoff(Transient("429", 429, retry_after=1.0), remaining=30) == 1.0
+    assert backoff(Transient("503", 503), remaining=30) is True  # stamina's exponential
+    assert backoff(Transient("429", 429, retry_after=120.0), remaining=30) is False
+    assert backoff(Transient("503", 503), remaining=0) is False
+    assert backoff(SendcloudRejected("400"), remaining=30) is False
 
 
 def test_a_retry_after_beyond_the_budget_fails_at_once_in_plain_words(
     fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
 ) -> None:
     fake.script = [(429, b"", {"Retry-After": "120"})]
-    started = time.monotonic()
 
     with pytest.raises(SendcloudUnavailable, match=r"HTTP 429 \(too many requests\)"):
         make_client(budget=2).get_integration(7)
 
-    assert time.monotonic() - started < 1.0
+    assert len(fake.api_calls()) == 1
 
 
-def test_a_permanent_503_gives_up_within_the_budget(
+def test_a_permanent_503_is_retried_until_the_budget_is_spent(
     fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
 ) -> None:
     fake.script = [(503, b"upstream reset", {})] * 200
+    fake.latency = 0.2  # each answer takes 0.2 s of the 0.5 s budget: about three tries fit
     started = time.monotonic()
 
     with pytest.raises(SendcloudUnavailable) as raised:
-        make_client(budget=1.0).get_integration(7)
+        make_client(budget=0.5).get_integration(7)
 
     assert time.monotonic() - started < 1.5
-    assert len(fake.api_calls()) > 2
+    tries = len(fake.api_calls())
+    assert 1 < tries < 5  # stopped by the budget, before stamina's own limit
+    assert f"tried to read integration 7 {tries} time(s) within 0.5 s" in str(raised.value)
     assert "HTTP 503" in str(raised.value)
     assert "upstream reset" not in str(raised.value)
+
+
+def test_retries_stop_after_stamina_s_attempts_without_a_budget_left_to_spend(
+    fake: ScriptedSendcloud, make_client: Callable[..., SendcloudClient]
+) -> None:
+    fake.script = [(503, b"", {})] * 200
+
+    with pytest.raises(SendcloudUnavailable):
+        make_client(budget=30).get_integration(7)
+
+    assert len(fake.api_calls()) == 5  # conftest's stamina testing mode: 5 attempts
 
 
 def test_a_401_fetches_one_new_token_and_retries_once(
@@ -230,7 +255,7 @@ def test_a_stringified_dict_400_message_is_shown_as_text(
     fake.script = [(400, json.dumps(body).encode(), {"Content-Type": "application/json"})]
 
     with pytest.raises(SendcloudRejected) as raised:
-        make_client().patch_integration(7, {"webhook_active": True})
+        make_client().patch_integration(7, OwnedSettings(webhook_active=True))
 
     assert message in str(raised.value)
 
@@ -273,13 +298,18 @@ def cli(app: Flask, *args: str) -> Any:
 def test_ten_runs_share_one_token_and_expiry_brings_exactly_one_more(
     product: Callable[..., Flask], sendcloud: SendcloudSandbox
 ) -> None:
-    sendcloud.configure(token_lifetime=3)
-    client = bootstrap.services(product()).client
+    # authlib reads the wall clock (expiry in whole seconds): 2 s is the shortest lifetime
+    # that outlives ten calls, since it is renewed a tenth of it early.
+    sendcloud.configure(token_lifetime=2)
+    client = services(product()).bootstrapper.client
     for _ in range(10):
         client.get_integration(sendcloud.integration_id)
     assert len(sendcloud.requests("/oauth2/token")) == 1
 
-    time.sleep(3.1)
+    deadline = time.monotonic() + 5
+    while len(sendcloud.requests("/oauth2/token")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        client.get_integration(sendcloud.integration_id)
     for _ in range(3):
         client.get_integration(sendcloud.integration_id)
 
@@ -300,7 +330,7 @@ def test_ten_dry_runs_in_one_process_fetch_one_token(
 def test_threads_share_one_token(
     product: Callable[..., Flask], sendcloud: SendcloudSandbox
 ) -> None:
-    client = bootstrap.services(product()).client
+    client = services(product()).bootstrapper.client
     threads = [
         threading.Thread(target=client.get_integration, args=(sendcloud.integration_id,))
         for _ in range(8)
@@ -404,7 +434,7 @@ def test_a_400_exits_1_showing_sendcloud_text(
 def test_an_unknown_integration_is_a_typed_error_naming_the_id(
     product: Callable[..., Flask], sendcloud: SendcloudSandbox
 ) -> None:
-    client = bootstrap.services(product()).client
+    client = services(product()).bootstrapper.client
 
     with pytest.raises(IntegrationNotFound, match="no integration 99") as raised:
         client.get_integration(99)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from bootstrap.settings import BootstrapSettings, public_url_problem
 
 # `flask --app app run` serves here unless told otherwise (its --host and --port arrive as
-# FLASK_RUN_HOST/PORT, see bootstrap/onboarding/__init__.py).
+# FLASK_RUN_HOST/PORT, see bootstrap/onboarding/cli.py).
 DEV_SERVER_HOST = "127.0.0.1"
 DEV_SERVER_PORT = "5000"
 

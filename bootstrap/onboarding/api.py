@@ -6,15 +6,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-import bootstrap
 from bootstrap.errors import AttemptInProgress, BootstrapError, InvalidDesiredSettings
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import api_token_required
-from bootstrap.onboarding.context import context
-from bootstrap.onboarding.guidance import advice
-from bootstrap.onboarding.presentation import LIVE_STATES, planned_fields, planned_state
-from bootstrap.onboarding.views import default_request, request_base
-from bootstrap.plan import desired_for
+from bootstrap.onboarding.presentation import LIVE_STATES, advice, planned
+from bootstrap.onboarding.views import default_request, desired_for
+from bootstrap.services import services
 
 blueprint = Blueprint("onboarding_api", __name__)
 
@@ -23,22 +20,30 @@ blueprint = Blueprint("onboarding_api", __name__)
 @api_token_required
 def state() -> Response:
     """The latest attempt (re-checked against Sendcloud), or the planned change if none."""
-    bootstrapper = bootstrap.services(current_app).bootstrapper
+    found = services(current_app)
     try:
-        latest = bootstrapper.latest(refresh_live=True)
+        latest = found.watcher.latest(refresh_live=True)
         if latest is not None:
             return _state_response(latest.to_json(), 200)
-        wanted = default_request()
-        plan = bootstrapper.plan(_desired(wanted))
+        plan = found.bootstrapper.plan(desired_for(default_request()))
     except BootstrapError as exc:
         return _error(exc)
-    planned = planned_fields(
-        plan.desired.webhook_url,
-        plan.desired.service_point_enabled,
-        plan.desired.service_point_carriers,
+    shown = planned(plan.desired)
+    return _state_response(
+        {
+            "attempt_id": None,
+            "integration_id": plan.integration_id,
+            "state": "planned",
+            "webhook_url": shown["webhook_url"],
+            "service_point_enabled": shown["service_point_enabled"],
+            "service_point_carriers": shown["service_point_carriers"],
+            "steps": [],
+            "started_at": None,
+            "verified_at": None,
+            "changes": [change.name for change in plan.changes],
+        },
+        200,
     )
-    changed = [change.name for change in plan.changes]
-    return _state_response(planned_state(plan.integration_id, planned, changed), 200)
 
 
 @blueprint.post("/api/onboarding")
@@ -53,22 +58,11 @@ def start() -> Response:
     except inputs.InvalidInput as exc:
         return _problem(400, str(exc), problems=list(exc.problems))
     try:
-        started = bootstrap.services(current_app).bootstrapper.start(
-            _desired(wanted), wanted.wait_seconds
-        )
+        started = services(current_app).bootstrapper.start(desired_for(wanted), wanted.wait_seconds)
     except BootstrapError as exc:
         return _error(exc)
     found = started.to_json()
     return _state_response(found, 202 if found["state"] in LIVE_STATES else 200)
-
-
-def _desired(wanted: inputs.ApplyRequest) -> Any:
-    return desired_for(
-        request_base(),
-        context(current_app).settings,
-        carriers=wanted.service_point_carriers,
-        enabled=wanted.service_point_enabled,
-    )
 
 
 def _state_response(body: dict[str, Any], status: int) -> Response:

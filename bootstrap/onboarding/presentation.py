@@ -1,18 +1,14 @@
-"""How the page shows settings and attempts: the diff rows, values in words, the planned state."""
+"""How the page shows settings and attempts: diff rows, values in words, what to do next."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-FIELD_LABELS = {
-    "webhook_url": "Webhook URL",
-    "webhook_active": "Webhooks on",
-    "service_point_enabled": "Service points",
-    "service_point_carriers": "Service-point carriers",
-}
+from bootstrap.owned import OwnedSettings
+
 # States in which the page keeps polling; timed_out too, because a test webhook pressed in
 # the Sendcloud panel still completes the proof.
 LIVE_STATES = ("planned", "applying", "awaiting_webhook", "timed_out")
@@ -28,18 +24,75 @@ STATE_LABELS = {
     "drifted": "Drifted",
     "deleted": "Integration deleted",
 }
+TEST_WEBHOOK_ADVICE = (
+    "No webhook arrived within the wait. Open Sendcloud → Settings → Integrations, open this "
+    'integration and press "Test API Webhook": when the test webhook arrives, this page turns '
+    "verified by itself. If nothing arrives, check that Sendcloud can reach the webhook URL."
+)
+_STEP_ADVICE = {
+    "credentials": (
+        "Sendcloud did not accept the keys. Check SENDCLOUD_PUBLIC_KEY and SENDCLOUD_SECRET_KEY "
+        "(Sendcloud → Settings → Integrations → your API integration). An integration without "
+        '"Use OAuth2 authentication" needs SENDCLOUD_AUTH=basic, and one with it needs oauth2.'
+    ),
+    "integration_found": (
+        "Reading the integration failed; Sendcloud's answer is shown above. If it does not know "
+        "the integration, check SENDCLOUD_INTEGRATION_ID: it is the number at the end of the "
+        "integration's address in the Sendcloud panel, and the keys must belong to it."
+    ),
+    "public_url_reachable": (
+        "This service could not reach its own webhook URL the way Sendcloud would. Set PUBLIC_URL "
+        "to its https:// address (behind a proxy or Heroku's router, set TRUSTED_PROXY_HOPS=1 "
+        "instead) and make sure SENDCLOUD_WEBHOOK_SECRET is the key Sendcloud signs with."
+    ),
+    "change_applied": (
+        "Sendcloud did not apply the change; its answer is shown above. Fix what it names "
+        "(for example the service-point carriers) and apply again."
+    ),
+    "read_back": (
+        "Sendcloud answered, but reading the integration back did not show the change. Someone "
+        "may have changed it at the same moment: apply again."
+    ),
+    "webhook_received": TEST_WEBHOOK_ADVICE,
+}
+_STATE_ADVICE = {
+    "timed_out": TEST_WEBHOOK_ADVICE,
+    "drifted": (
+        "The integration at Sendcloud no longer matches what this service set (someone changed "
+        "it in the Sendcloud panel, or another deployment claimed it). Apply again to restore "
+        "it, or Undo to go back to the settings from before the last change."
+    ),
+    "deleted": (
+        "The integration was deleted in Sendcloud, so Sendcloud no longer calls this service. "
+        "Create a new API integration, set SENDCLOUD_INTEGRATION_ID and its keys, and open this "
+        "page again."
+    ),
+    "failed": "The setup stopped; the failed step says why. Fix it and apply again.",
+}
+
+
+def advice(state: str, steps: Iterable[Mapping[str, Any]], hint: str | None = None) -> str | None:
+    """The next thing to do for an attempt in `state`, or None when nothing is needed.
+
+    A failure's own hint (e.g. which auth mode to use) is more precise than a step's advice.
+    """
+    if state == "failed":
+        if hint:
+            return hint
+        for step in steps:
+            if step.get("status") == "failed":
+                return _STEP_ADVICE.get(str(step.get("name")), _STATE_ADVICE[state])
+    return _STATE_ADVICE.get(state)
 
 
 def when(iso: str | None) -> str:
     """An ISO timestamp from the JSON state as the page shows it (UTC, to the second)."""
-    if not iso:
-        return ""
     try:
-        moment = datetime.fromisoformat(iso)
+        moment = datetime.fromisoformat(iso or "")
     except ValueError:
-        return iso
+        return iso or ""
     if moment.tzinfo is None:
-        return iso
+        return iso or ""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -73,47 +126,21 @@ def in_words(value: Any) -> str:
     return str(value)
 
 
+def planned(desired: OwnedSettings) -> dict[str, Any]:
+    """The owned fields as the page and the API show the plan (no carriers shows as none)."""
+    return {
+        **desired.to_json(),
+        "service_point_carriers": list(desired.service_point_carriers or ()),
+    }
+
+
 def diff_rows(
-    current: Mapping[str, Any], planned: Mapping[str, Any], changed: Sequence[str]
+    current: Mapping[str, Any], wanted: Mapping[str, Any], changed: Sequence[str]
 ) -> list[DiffRow]:
     """One row per owned field, in a fixed order, marking the fields the change touches."""
     return [
         DiffRow(
-            name=name,
-            label=label,
-            current=in_words(current.get(name)),
-            planned=in_words(planned.get(name)),
-            changed=name in changed,
+            name, label, in_words(current.get(name)), in_words(wanted.get(name)), name in changed
         )
-        for name, label in FIELD_LABELS.items()
+        for name, label in OwnedSettings.labels().items()
     ]
-
-
-def planned_fields(
-    webhook_url: str, service_point_enabled: bool, service_point_carriers: Sequence[str]
-) -> dict[str, Any]:
-    """The owned fields as this service wants them (webhooks are always switched on)."""
-    return {
-        "webhook_url": webhook_url,
-        "webhook_active": True,
-        "service_point_enabled": service_point_enabled,
-        "service_point_carriers": list(service_point_carriers),
-    }
-
-
-def planned_state(
-    integration_id: int, planned: Mapping[str, Any], changed: Sequence[str]
-) -> dict[str, Any]:
-    """The API's JSON while no attempt exists yet: state `planned` and the planned change."""
-    return {
-        "attempt_id": None,
-        "integration_id": integration_id,
-        "state": "planned",
-        "webhook_url": planned["webhook_url"],
-        "service_point_enabled": planned["service_point_enabled"],
-        "service_point_carriers": list(planned["service_point_carriers"]),
-        "steps": [],
-        "started_at": None,
-        "verified_at": None,
-        "changes": list(changed),
-    }

@@ -11,23 +11,22 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-import bootstrap
 from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import csrf_token, csrf_valid, page_token_required
 from bootstrap.onboarding.addresses import base_problem, webhook_base
-from bootstrap.onboarding.context import context
-from bootstrap.onboarding.guidance import advice
 from bootstrap.onboarding.presentation import (
     LIVE_STATES,
     PROBLEM_STATES,
     STATE_LABELS,
+    advice,
     diff_rows,
-    planned_fields,
+    planned,
     state_label,
     when,
 )
-from bootstrap.plan import desired_for
+from bootstrap.owned import OwnedSettings, desired
+from bootstrap.services import services
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +36,18 @@ STATIC = Path(__file__).parent / "static"
 
 def request_base() -> str:
     """The webhook base for this request: PUBLIC_URL, else its scheme and host."""
-    return webhook_base(context(current_app).settings, request.url_root)
+    return webhook_base(services(current_app).settings, request.url_root)
 
 
 def default_request() -> inputs.ApplyRequest:
     """The service-point settings from the configuration."""
-    settings = context(current_app).settings
+    settings = services(current_app).settings
     return inputs.ApplyRequest(settings.service_point_enabled, settings.service_point_carriers)
+
+
+def desired_for(wanted: inputs.ApplyRequest) -> OwnedSettings:
+    """What this request asks Sendcloud to have."""
+    return desired(request_base(), wanted.service_point_enabled, wanted.service_point_carriers)
 
 
 @blueprint.get("/onboarding")
@@ -64,13 +68,7 @@ def apply() -> Response:
     except inputs.InvalidInput as exc:
         return _render(_form_echo(), problems=list(exc.problems), status=400)
     try:
-        desired = desired_for(
-            request_base(),
-            context(current_app).settings,
-            carriers=wanted.service_point_carriers,
-            enabled=wanted.service_point_enabled,
-        )
-        bootstrap.services(current_app).bootstrapper.start(desired, wanted.wait_seconds)
+        services(current_app).bootstrapper.start(desired_for(wanted), wanted.wait_seconds)
     except AttemptInProgress as exc:
         return _render(wanted, problems=[str(exc)], status=409)
     except BootstrapError as exc:
@@ -85,7 +83,7 @@ def undo() -> Response:
     if not csrf_valid(request.form.get("csrf_token")):
         return _expired_form()
     try:
-        bootstrap.services(current_app).bootstrapper.undo()
+        services(current_app).bootstrapper.undo()
     except (NothingToUndo, AttemptInProgress) as exc:
         return _render(default_request(), problems=[str(exc)], status=409)
     except BootstrapError as exc:
@@ -96,33 +94,21 @@ def undo() -> Response:
 def _render(
     wanted: inputs.ApplyRequest, problems: list[str] | None = None, status: int = 200
 ) -> Response:
-    found = context(current_app)
-    bootstrapper = bootstrap.services(current_app).bootstrapper
-    base = request_base()
+    found = services(current_app)
     plan = plan_error = attempt = attempt_error = None
     try:
-        desired = desired_for(
-            base,
-            found.settings,
-            carriers=wanted.service_point_carriers,
-            enabled=wanted.service_point_enabled,
-        )
-        plan = bootstrapper.plan(desired)
+        plan = found.bootstrapper.plan(desired_for(wanted))
     except BootstrapError as exc:
         plan_error = _with_hint(exc)
     try:
-        latest = bootstrapper.latest(refresh_live=True)
+        latest = found.watcher.latest(refresh_live=True)
         attempt = latest.to_json() if latest is not None else None
     except BootstrapError as exc:
         attempt_error = _with_hint(exc)
     rows = []
     if plan is not None:
-        planned = planned_fields(
-            plan.desired.webhook_url,
-            plan.desired.service_point_enabled,
-            plan.desired.service_point_carriers,
-        )
-        rows = diff_rows(plan.current, planned, [change.name for change in plan.changes])
+        changed = [change.name for change in plan.changes]
+        rows = diff_rows(plan.current.to_json(), planned(plan.desired), changed)
     if attempt is not None:
         attempt["advice"] = advice(attempt["state"], attempt["steps"], attempt.get("hint"))
     nonce = secrets.token_urlsafe(16)
@@ -137,7 +123,7 @@ def _render(
         plan=plan,
         plan_error=plan_error,
         rows=rows,
-        base_problem=base_problem(base),
+        base_problem=base_problem(request_base()),
         wanted=wanted,
         carriers_text=", ".join(wanted.service_point_carriers),
         attempt=attempt,

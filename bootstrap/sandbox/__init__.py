@@ -1,39 +1,42 @@
 """The built-in Sendcloud sandbox: stands in for Sendcloud when no keys are configured.
 
 Product code never reaches it unless `BootstrapSettings.sandbox` is true, which only
-happens when neither SENDCLOUD_PUBLIC_KEY nor SENDCLOUD_SECRET_KEY is set.
+happens when neither SENDCLOUD_PUBLIC_KEY nor SENDCLOUD_SECRET_KEY is set. Its test-only
+parts are `faults` (fault injection) and `control` (request log and control API).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import secrets
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bootstrap.sandbox.api import create_sandbox_app
-from bootstrap.sandbox.config import SandboxConfig, load_sandbox_config
-from bootstrap.sandbox.runtime import Sandbox
+from bootstrap.sandbox.cli import sandbox_cli
+from bootstrap.sandbox.runtime import Sandbox, SandboxConfig, load_sandbox_config, sandbox_of
 from bootstrap.sandbox.tables import MIGRATIONS
-from bootstrap.sandbox.twin import LoopbackServer
 from bootstrap.settings import BootstrapSettings
 from receivers.db import Database
-from receivers.settings import ReceiverSettings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 __all__ = [
     "MIGRATIONS",
-    "SANDBOX_INTEGRATION_ID",
+    "MOUNT",
     "LoopbackServer",
     "Sandbox",
     "SandboxConfig",
     "create_sandbox_app",
-    "init_app",
-    "receiver_settings_for",
+    "sandbox_cli",
     "sandbox_of",
+    "start",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,38 +45,31 @@ SANDBOX_INTEGRATION_ID = 1
 MOUNT = "/sandbox"
 
 
-def init_app(
-    app: Flask,
-    settings: BootstrapSettings,
-    db: Database,
-    env: Mapping[str, str] | None = None,
-) -> BootstrapSettings:
-    """Provision the sandbox, mount it at /sandbox, start the twin; return effective settings."""
-    config = load_sandbox_config(os.environ if env is None else env)
+def start(
+    app: Flask, settings: BootstrapSettings, db: Database, env: Mapping[str, str]
+) -> tuple[Sandbox, BootstrapSettings]:
+    """Provision the sandbox and serve `app` on a loopback twin; return the effective settings.
+
+    The caller mounts `create_sandbox_app(sandbox)` at MOUNT.
+    """
+    config = load_sandbox_config(env)
     # Generated once and stored: every worker and instance sees the same keys.
     public_key = db.stored_value("sandbox_public_key", lambda: "sandbox-" + secrets.token_hex(8))
     secret_key = db.stored_value("sandbox_secret_key", lambda: secrets.token_urlsafe(32))
     integration_id = settings.integration_id or SANDBOX_INTEGRATION_ID
     box = Sandbox(db, config)
     box.install(public_key, secret_key, integration_id)
-
-    app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]  # Flask's documented way to mount
-        app.wsgi_app, {MOUNT: create_sandbox_app(box)}
-    )
     # The twin serves this very app on loopback, so the product's Sendcloud client (and, in
     # a CLI process, the receiver) is reachable even where no server runs (flask CLI).
     twin = LoopbackServer(app)
     box.local_url = twin.url
     box.worker.start()
     app.extensions["sandbox"] = box
-    app.extensions.setdefault("on_shutdown", []).extend([box.worker.stop, twin.stop])
+    app.extensions["on_shutdown"].extend([box.worker.stop, twin.stop])
     log.info(
-        "sandbox_started integration_id=%s api_url=%s%s/api/v2",
-        integration_id,
-        twin.url,
-        MOUNT,
+        "sandbox_started integration_id=%s api_url=%s%s/api/v2", integration_id, twin.url, MOUNT
     )
-    return dataclasses.replace(
+    return box, dataclasses.replace(
         settings,
         integration_id=integration_id,
         public_key=public_key,
@@ -84,14 +80,44 @@ def init_app(
     )
 
 
-def sandbox_of(app: Flask) -> Sandbox | None:
-    """The sandbox running in `app`, or None outside sandbox mode."""
-    found: Sandbox | None = app.extensions.get("sandbox")
-    return found
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: URLs may carry tokens, and the service logs what matters itself."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip werkzeug's per-request access line."""
 
 
-def receiver_settings_for(
-    receiver: ReceiverSettings, settings: BootstrapSettings
-) -> ReceiverSettings:
-    """In sandbox mode webhooks are signed with the sandbox integration's secret key."""
-    return dataclasses.replace(receiver, webhook_secret=settings.secret_key)
+class LoopbackServer:
+    """Serve a WSGI app on 127.0.0.1:<ephemeral port> in a daemon thread until `stop()`.
+
+    `app` may be set after the start: the port is known before the app exists.
+    """
+
+    def __init__(self, app: WSGIApplication | None = None) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server(
+            "127.0.0.1", 0, self._serve, threaded=True, request_handler=_QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        # A short poll keeps stop() quick (tests start and stop many of these).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"loopback-{self._server.server_port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"not serving yet"]
+        return self.app(environ, start_response)
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and wait for the thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

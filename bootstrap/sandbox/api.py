@@ -1,15 +1,64 @@
-"""The emulated Sendcloud as one Flask app: token server, API v2 and the control API."""
+"""The emulated Sendcloud as one Flask app: the OAuth2 token endpoint and API v2 integrations,
+answering errors in Sendcloud's v2 envelope and Hydra's OAuth2 body."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bootstrap.sandbox import control, integrations_api, request_hooks, token_endpoint
-from bootstrap.sandbox.envelope import NOT_FOUND, Refused, oauth_error, v2_error
-from bootstrap.sandbox.errors import IntegrationNotFound, ValidationFailed
+from bootstrap.sandbox import control, credentials, faults, integrations
+from bootstrap.sandbox.errors import IntegrationNotFound, Refused, ValidationFailed
 from bootstrap.sandbox.runtime import Sandbox
 from receivers.errors import StorageUnavailable
+
+blueprint = Blueprint("sandbox_api", __name__)
+
+NOT_FOUND = "No Integration matches the given query."
+INVALID_CLIENT = (
+    "Client authentication failed (e.g., unknown client, no client authentication included, "
+    "or unsupported authentication method)."
+)
+_ONE_METHODS = ["GET", "PATCH", "PUT", "DELETE"]
+
+
+def create_sandbox_app(box: Sandbox) -> Flask:
+    """A separate Flask app that answers like Sendcloud (token server, API v2, control API)."""
+    app = Flask("bootstrap.sandbox")
+    # Keep Sendcloud's field order in bodies (jsonify sorts keys by default).
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider attribute
+    app.extensions["sandbox"] = box
+    app.register_blueprint(blueprint)
+    app.register_blueprint(control.blueprint, url_prefix="/_control")
+    app.before_request(faults.before_request)
+    app.after_request(control.log_request)
+    app.register_error_handler(Exception, _handle)
+    return app
+
+
+def _box() -> Sandbox:
+    found: Sandbox = current_app.extensions["sandbox"]
+    return found
+
+
+def v2_error(code: int, message: str) -> Response:
+    """Sendcloud's v2 envelope: {"error": {"code", "request", "message"}}."""
+    body = {"error": {"code": code, "request": request.path.lstrip("/"), "message": message}}
+    response = jsonify(body)
+    response.status_code = code
+    if code == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def oauth_error(code: int, error: str, description: str) -> Response:
+    """Hydra's token endpoint errors: error, error_description, status_code."""
+    response = jsonify({"error": error, "error_description": description, "status_code": code})
+    response.status_code = code
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _handle(exc: Exception) -> Response:
@@ -32,16 +81,109 @@ def _handle(exc: Exception) -> Response:
     return v2_error(500, "Internal server error.")
 
 
-def create_sandbox_app(box: Sandbox) -> Flask:
-    """A separate Flask app that answers like Sendcloud (token server, API v2, control API)."""
-    app = Flask("bootstrap.sandbox")
-    # Keep Sendcloud's field order in bodies (jsonify sorts keys by default).
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider attribute
-    app.extensions["sandbox"] = box
-    app.register_blueprint(token_endpoint.blueprint)
-    app.register_blueprint(integrations_api.blueprint)
-    app.register_blueprint(control.blueprint, url_prefix="/_control")
-    app.before_request(request_hooks.before_request)
-    app.after_request(request_hooks.after_request)
-    app.register_error_handler(Exception, _handle)
-    return app
+@blueprint.post("/oauth2/token")
+# Sendcloud's OpenAPI securitySchemes spell the token URL with a trailing slash.
+@blueprint.post("/oauth2/token/")
+def token() -> Response:
+    """client_credentials grant; the client authenticates by HTTP Basic or form fields."""
+    auth = request.authorization
+    if auth is not None and auth.type == "basic":
+        client_id, client_secret = auth.username, auth.password
+    else:
+        client_id, client_secret = request.form.get("client_id"), request.form.get("client_secret")
+    client = (
+        credentials.check_keys(_box().db, client_id, client_secret or "") if client_id else None
+    )
+    if client is None:
+        return oauth_error(401, "invalid_client", INVALID_CLIENT)
+    grant_type = request.form.get("grant_type")
+    if not grant_type:
+        return oauth_error(
+            400,
+            "invalid_request",
+            "The request is missing a required parameter, includes an invalid parameter value, "
+            "includes a parameter more than once, or is otherwise malformed. "
+            "Request parameter 'grant_type' is missing.",
+        )
+    if grant_type != "client_credentials":
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            "The authorization grant type is not supported by the authorization server.",
+        )
+    scopes = request.form.get("scope", "").split()
+    if any(scope != "api" for scope in scopes):
+        return oauth_error(
+            400, "invalid_scope", "The requested scope is invalid, unknown, or malformed."
+        )
+    issued = credentials.issue_token(
+        _box().db, client, " ".join(scopes), _box().config.token_lifetime
+    )
+    response = jsonify(
+        {
+            "access_token": issued.access_token,
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+            "token_type": "bearer",
+        }
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _authenticate() -> credentials.Client:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    db = _box().db
+    client = None
+    if scheme.lower() == "bearer" and value.strip():
+        client = credentials.check_token(db, value.strip())
+        if client is not None and "api" not in client.scope.split():
+            raise Refused(403, "You do not have permission to perform this action.")
+    elif scheme.lower() == "basic" and request.authorization is not None:
+        auth = request.authorization
+        client = credentials.check_keys(db, auth.username or "", auth.password or "")
+        # "Use OAuth2 authentication" ticked in the panel: Basic auth fails from then on.
+        if client is not None and not credentials.basic_allowed(db, client):
+            client = None
+    elif not scheme:
+        raise Refused(401, "Authentication credentials were not provided.")
+    if client is None:
+        raise Refused(401, "Invalid username/password.")
+    return client
+
+
+def _json_body() -> Any:
+    try:
+        return json.loads(request.get_data(as_text=True))
+    except ValueError as exc:
+        raise Refused(400, f"JSON parse error - {exc}") from exc
+
+
+# Both spellings, as clients write either (Sendcloud's docs omit the trailing slash).
+@blueprint.get("/api/v2/integrations")
+@blueprint.get("/api/v2/integrations/")
+def list_integrations() -> Response:
+    """All integrations of the account, as a bare JSON array."""
+    _authenticate()
+    with _box().db.begin_read() as conn:
+        rows = integrations.all_rows(conn, request.args.get("ordering"))
+    return jsonify([integrations.as_integration(row) for row in rows])
+
+
+@blueprint.route("/api/v2/integrations/<int:integration_id>", methods=_ONE_METHODS)
+@blueprint.route("/api/v2/integrations/<int:integration_id>/", methods=_ONE_METHODS)
+def one_integration(integration_id: int) -> Response:
+    """GET, PATCH (partial), PUT (all writable fields) or DELETE one integration."""
+    _authenticate()
+    box = _box()
+    if request.method == "DELETE":
+        box.delete(integration_id)
+        return Response(status=204)
+    row = box.integration(integration_id)
+    if row is None:
+        raise IntegrationNotFound(integration_id)
+    if request.method == "GET":
+        return jsonify(integrations.as_integration(row))
+    row = box.update(integration_id, _json_body(), partial=request.method == "PATCH")
+    return jsonify(integrations.as_update(row))

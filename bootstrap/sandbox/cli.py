@@ -9,7 +9,8 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from bootstrap.sandbox.errors import TriggerFailed
-from bootstrap.sandbox.events import ACTIONS, DEFAULT_PARCEL_NAME
+from bootstrap.sandbox.runtime import sandbox_of
+from bootstrap.sandbox.webhooks import ACTIONS, DEFAULT_PARCEL_NAME
 
 sandbox_cli = AppGroup("sandbox", help="The built-in Sendcloud sandbox (sandbox mode only).")
 
@@ -27,8 +28,6 @@ _PARCEL_ONLY = ("parcel_id", "status_id", "status_message", "tracking_number", "
 @click.option("--timestamp", type=int, help="Event timestamp in milliseconds (default: now).")
 def trigger_command(action: str, url: str | None, **options: Any) -> None:
     """Deliver one signed webhook of ACTION and print how the receiver answered."""
-    from bootstrap.sandbox import sandbox_of
-
     box = sandbox_of(current_app)
     if box is None:
         raise click.ClickException(

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from bootstrap.sandbox.clock import now_ms
-from bootstrap.sandbox.tables import clients, integrations, tokens
+from bootstrap.sandbox.tables import clients, integrations, now_ms, tokens
 from receivers.db import Database
 
 

@@ -1,4 +1,4 @@
-"""Every error the sandbox raises; the API views turn them into Sendcloud's error bodies."""
+"""Every error the sandbox raises; its API answers them with Sendcloud's error bodies."""
 
 from __future__ import annotations
 
@@ -7,21 +7,25 @@ class SandboxError(Exception):
     """Base of the sandbox's errors; str() is plain words, safe to show."""
 
 
+class Refused(SandboxError):
+    """Answer with Sendcloud's v2 error envelope and this status."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class IntegrationNotFound(SandboxError):
     """No integration with that id (Sendcloud: 404 "No Integration matches the given query.")."""
 
 
 class ValidationFailed(SandboxError):
-    """The body breaks Sendcloud's rules; `message` is the v2 stringified-dict text."""
+    """The body breaks Sendcloud's rules; str() is the v2 text, a Python dict repr, not JSON."""
 
     def __init__(self, problems: dict[str, list[str]]) -> None:
-        self.problems = problems
         super().__init__(str(problems))
-
-    @property
-    def message(self) -> str:
-        """The text Sendcloud puts in `error.message` (a Python dict repr, not JSON)."""
-        return str(self.problems)
+        self.message = str(problems)
 
 
 class TriggerFailed(SandboxError):

@@ -1,20 +1,25 @@
-"""Fault injection: Sendcloud's rate limit, forced 5xx answers, latency and dropped webhooks."""
+"""TEST-ONLY fault injection: Sendcloud's rate limit, forced failures, latency, dropped webhooks.
+
+All switches are off unless a test (or an operator, through the control API) turns them on.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Response, current_app, request
 
-from bootstrap.sandbox.clock import now_ms
-from bootstrap.sandbox.tables import faults, unsafe_hits
+from bootstrap.sandbox.tables import faults, now_ms, unsafe_hits
 from receivers.db import Database
 
 # Sendcloud: 100 unsafe (POST/PUT/PATCH/DELETE) requests per minute per account.
 UNSAFE_LIMIT = 100
 WINDOW_MS = 60_000
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What an envoy front answers when its upstream is gone (Sendcloud's API sits behind envoy).
 DEFAULT_FAIL_BODY = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
@@ -33,29 +38,15 @@ class Faults:
     latency_ms: int = 0
     drop_webhooks: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict for the control API."""
-        return dataclasses.asdict(self)
-
-
-_FIELD_TYPES = {
-    "rate_limit": bool,
-    "fail_next": int,
-    "fail_status": int,
-    "fail_body": str,
-    "fail_path": str,
-    "latency_ms": int,
-    "drop_webhooks": int,
-}
-
 
 def check_changes(changes: dict[str, Any]) -> list[str]:
     """Problems with a requested change of the switches, in plain words."""
+    kinds = {f.name: type(f.default) for f in dataclasses.fields(Faults)}
     problems = []
     for name, value in changes.items():
-        kind = _FIELD_TYPES.get(name)
+        kind = kinds.get(name)
         if kind is None:
-            problems.append(f"unknown fault {name!r} (known: {', '.join(_FIELD_TYPES)})")
+            problems.append(f"unknown fault {name!r} (known: {', '.join(kinds)})")
         elif kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             problems.append(f"{name} must be a whole number >= 0")
         elif not isinstance(value, kind):
@@ -66,25 +57,15 @@ def check_changes(changes: dict[str, Any]) -> list[str]:
     return problems
 
 
-# Arming forced failures describes them whole: what is not given takes its default instead
-# of a previous arming's value, so `fail_next=2` alone always means "two envoy 503s".
-_FAILURE_DEFAULTS = {
-    "fail_status": Faults.fail_status,
-    "fail_body": Faults.fail_body,
-    "fail_path": Faults.fail_path,
-}
-
-
 def read(db: Database) -> Faults:
     """The current switches."""
     with db.begin_read() as conn:
         row = conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
     if row is None:
         return Faults()
-    values = dict(row._mapping)
+    values = row._asdict()
     values.pop("id")
-    values["rate_limit"] = bool(values["rate_limit"])
-    return Faults(**values)
+    return Faults(**{**values, "rate_limit": bool(values["rate_limit"])})
 
 
 def update(db: Database, **changes: Any) -> Faults:
@@ -92,7 +73,15 @@ def update(db: Database, **changes: Any) -> Faults:
     if problems := check_changes(changes):
         raise ValueError("; ".join(problems))
     if "fail_next" in changes:
-        changes = {**_FAILURE_DEFAULTS, **changes}
+        # Arming forced failures describes them whole: what is not given takes its default
+        # instead of a previous arming's, so `fail_next=2` alone always means two envoy 503s.
+        defaults = Faults()
+        failure = {
+            "fail_status": defaults.fail_status,
+            "fail_body": defaults.fail_body,
+            "fail_path": "",
+        }
+        changes = {**failure, **changes}
     if changes:
         with db.begin_write() as conn:
             conn.execute(faults.update().where(faults.c.id == 1).values(**changes))
@@ -106,16 +95,21 @@ def take_forced_failure(db: Database, path: str) -> tuple[int, str] | None:
     current = read(db)
     if current.fail_next <= 0 or not path.startswith(current.fail_path):
         return None
+    # Conditional decrement: with several workers each failure is consumed exactly once.
+    return (current.fail_status, current.fail_body) if _take(db, faults.c.fail_next) else None
+
+
+def take_drop(db: Database) -> bool:
+    """Consume one "drop the next webhook" if pending."""
+    return _take(db, faults.c.drop_webhooks)
+
+
+def _take(db: Database, counter: sa.Column[int]) -> bool:
     with db.begin_write() as conn:
-        # Conditional decrement: with several workers each failure is consumed exactly once.
         taken = conn.execute(
-            faults.update()
-            .where(faults.c.id == 1, faults.c.fail_next > 0)
-            .values(fail_next=faults.c.fail_next - 1)
+            faults.update().where(faults.c.id == 1, counter > 0).values({counter: counter - 1})
         ).rowcount
-    if not taken:
-        return None
-    return current.fail_status, current.fail_body
+    return bool(taken)
 
 
 def over_rate_limit(db: Database) -> bool:
@@ -133,12 +127,24 @@ def over_rate_limit(db: Database) -> bool:
     return False
 
 
-def take_drop(db: Database) -> bool:
-    """Consume one "drop the next webhook" if pending."""
-    with db.begin_write() as conn:
-        taken = conn.execute(
-            faults.update()
-            .where(faults.c.id == 1, faults.c.drop_webhooks > 0)
-            .values(drop_webhooks=faults.c.drop_webhooks - 1)
-        ).rowcount
-    return bool(taken)
+def before_request() -> Response | None:
+    """Apply latency, forced failures and the rate limit (the control API is exempt)."""
+    if request.path.startswith("/_control"):
+        return None
+    db = current_app.extensions["sandbox"].db
+    current = read(db)
+    if current.latency_ms:
+        time.sleep(current.latency_ms / 1000)
+    forced = take_forced_failure(db, request.path)
+    if forced is not None:
+        return _plain(*forced)
+    limited = current.rate_limit and request.method in UNSAFE and request.path.startswith("/api/")
+    return _plain(429, "") if limited and over_rate_limit(db) else None
+
+
+def _plain(status: int, body: str) -> Response:
+    """A non-JSON answer; an empty one has no content type, like Sendcloud's throttled 429."""
+    response = Response(body, status=status, mimetype="text/plain")
+    if not body:
+        del response.headers["Content-Type"]
+    return response

@@ -1,17 +1,16 @@
-"""The emulated integrations: seeding, reading, updating and deleting rows of the sandbox."""
+"""The emulated integrations: their rows, and how Sendcloud validates a change (DRF wording)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bootstrap.sandbox.clock import iso_now
-from bootstrap.sandbox.faults import Faults
-from bootstrap.sandbox.tables import clients, faults, integrations
-from receivers.db import Database
+from bootstrap.sandbox.errors import ValidationFailed
+from bootstrap.sandbox.tables import integrations
 
 # Order of the fields in Sendcloud's v2 examples (GET object and IntegrationUpdate).
 INTEGRATION_FIELDS = (
@@ -27,61 +26,13 @@ INTEGRATION_FIELDS = (
     "webhook_active",
     "webhook_url",
 )
-UPDATE_FIELDS = (
-    "shop_name",
-    "shop_url",
-    "last_updated_at",
-    "service_point_enabled",
-    "service_point_carriers",
-    "webhook_active",
-    "webhook_url",
+UPDATE_FIELDS = tuple(
+    n for n in INTEGRATION_FIELDS if n not in ("id", "system", "failing_since", "last_fetch")
 )
-# What a panel change may set: the writable fields, the OAuth2-only tick box, the shop name.
-PANEL_FIELDS = (
-    "shop_name",
-    "shop_url",
-    "service_point_enabled",
-    "service_point_carriers",
-    "webhook_active",
-    "webhook_url",
-    "oauth2_only",
-)
-
-
-def seed(db: Database, public_key: str, secret_key: str, integration_id: int = 1) -> None:
-    """Create the keys, the "Sandbox Shop" integration and the fault switches once (race-safe)."""
-    with db.begin_write() as conn:
-        conn.execute(
-            db.insert_ignore(clients).values(
-                public_key=public_key, secret_key=secret_key, integration_id=integration_id
-            )
-        )
-        conn.execute(
-            db.insert_ignore(integrations).values(
-                id=integration_id,
-                shop_name="Sandbox Shop",
-                shop_url=None,
-                system="api",
-                failing_since=None,
-                last_fetch=None,
-                last_updated_at=iso_now(),
-                service_point_enabled=False,
-                service_point_carriers="[]",
-                webhook_active=False,
-                webhook_url=None,
-                oauth2_only=False,
-            )
-        )
-        conn.execute(db.insert_ignore(faults).values(id=1, **Faults().to_json()))
-
-
-def _row_to_dict(row: Any) -> dict[str, Any]:
-    found = dict(row._mapping)
-    found["service_point_carriers"] = json.loads(found["service_point_carriers"])
-    found["service_point_enabled"] = bool(found["service_point_enabled"])
-    found["webhook_active"] = bool(found["webhook_active"])
-    found["oauth2_only"] = bool(found["oauth2_only"])
-    return found
+# The writable fields of IntegrationUpdate; everything else in a body is ignored (read-only).
+WRITABLE = tuple(n for n in UPDATE_FIELDS if n not in ("shop_name", "last_updated_at"))
+# What a panel change may set: the writable fields, the shop name, the OAuth2-only tick box.
+PANEL_FIELDS = (*WRITABLE, "shop_name", "oauth2_only")
 
 
 def as_integration(row: dict[str, Any]) -> dict[str, Any]:
@@ -97,31 +48,87 @@ def as_update(row: dict[str, Any]) -> dict[str, Any]:
 def get(conn: Connection, integration_id: int) -> dict[str, Any] | None:
     """One integration row (with `oauth2_only`), or None."""
     row = conn.execute(sa.select(integrations).where(integrations.c.id == integration_id)).first()
-    return None if row is None else _row_to_dict(row)
+    return None if row is None else _as_dict(row)
 
 
 def all_rows(conn: Connection, ordering: str | None = None) -> list[dict[str, Any]]:
     """Every integration of the account, ordered like `?ordering=` asks (default: by id)."""
-    query = sa.select(integrations)
-    name = (ordering or "id").lstrip("-")
-    column = integrations.c.get(name, integrations.c.id)
-    query = query.order_by(column.desc() if (ordering or "").startswith("-") else column)
-    return [_row_to_dict(row) for row in conn.execute(query)]
+    column = integrations.c.get((ordering or "id").lstrip("-"), integrations.c.id)
+    order = column.desc() if (ordering or "").startswith("-") else column
+    return [_as_dict(row) for row in conn.execute(sa.select(integrations).order_by(order))]
 
 
-def apply(conn: Connection, integration_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def apply(
+    conn: Connection, integration_id: int, changes: dict[str, Any], now: str
+) -> dict[str, Any]:
     """Write `changes` (already validated), stamp last_updated_at and return the new row."""
     values = {k: v for k, v in changes.items() if k in PANEL_FIELDS}
     if "service_point_carriers" in values:
         values["service_point_carriers"] = json.dumps(list(values["service_point_carriers"]))
-    values["last_updated_at"] = iso_now()
+    values["last_updated_at"] = now
     conn.execute(integrations.update().where(integrations.c.id == integration_id).values(**values))
-    found = get(conn, integration_id)
-    if found is None:  # pragma: no cover - the caller holds the write lock and saw the row
-        raise LookupError(integration_id)
+    return get(conn, integration_id) or {}
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    found = dict(row._mapping)
+    found["service_point_carriers"] = json.loads(found["service_point_carriers"])
+    for flag in ("service_point_enabled", "webhook_active", "oauth2_only"):
+        found[flag] = bool(found[flag])
     return found
 
 
-def delete(conn: Connection, integration_id: int) -> None:
-    """Remove an integration (its keys stay valid, so clients see the 404 afterwards)."""
-    conn.execute(integrations.delete().where(integrations.c.id == integration_id))
+def clean_update(body: Any, current: dict[str, Any], partial: bool) -> dict[str, Any]:
+    """Return the writable changes in `body`, or raise ValidationFailed listing every problem."""
+    if not isinstance(body, dict):
+        kind = type(body).__name__
+        raise ValidationFailed(
+            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+        )
+    problems: list[str] = []
+    changes: dict[str, Any] = {}
+    for name in WRITABLE:
+        if name not in body:
+            if not partial:
+                problems.append(f"{name}: This field is required.")
+            continue
+        if body[name] is None:
+            problems.append(f"{name}: This field may not be null.")
+            continue
+        problem, cleaned = _clean_field(name, body[name])
+        if problem:
+            problems.append(f"{name}: {problem}")
+        else:
+            changes[name] = cleaned
+    merged = {**current, **changes}
+    if not problems:
+        if merged.get("service_point_enabled") and not merged.get("service_point_carriers"):
+            problems.append(
+                "service_point_carriers: At least one carrier must be provided "
+                "if the service point delivery is enabled."
+            )
+        if merged.get("webhook_active") and not merged.get("webhook_url"):
+            problems.append("webhook_url: Webhook URL required when enable webhook is set to true.")
+    if problems:
+        raise ValidationFailed({"settings": problems})
+    return changes
+
+
+def _clean_field(name: str, value: Any) -> tuple[str | None, Any]:
+    if name in ("service_point_enabled", "webhook_active"):
+        return (None, value) if isinstance(value, bool) else ("Must be a valid boolean.", None)
+    if name == "service_point_carriers":
+        if not isinstance(value, list):
+            return f'Expected a list of items but got type "{type(value).__name__}".', None
+        if not all(isinstance(item, str) and item.strip() for item in value):
+            return "Not a valid string.", None
+        return None, list(dict.fromkeys(item.strip() for item in value))
+    # shop_url, webhook_url: DRF URLField (min length 1)
+    if not isinstance(value, str):
+        return "Not a valid string.", None
+    if not value.strip():
+        return "This field may not be blank.", None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "Enter a valid URL.", None
+    return None, value.strip()

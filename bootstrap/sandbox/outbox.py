@@ -1,17 +1,27 @@
-"""The webhook outbox: signed bodies queued in the database, claimed by one worker at a time."""
+"""The webhook outbox: signed bodies queued in the database, delivered like Sendcloud does.
+
+Rows are claimed atomically, so the delivery thread of every worker may run at once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bootstrap.sandbox.clock import now_ms
-from bootstrap.sandbox.signing import serialise, sign
-from bootstrap.sandbox.tables import clients, deliveries, outbox
+from bootstrap.sandbox import faults
+from bootstrap.sandbox.tables import clients, deliveries, now_ms, outbox
+from bootstrap.sandbox.webhooks import serialise, sign
 from receivers.db import Database
+from receivers.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 # Sendcloud: 10 retries, the first after 5 minutes, doubling, at most 1 hour apart.
 MAX_RETRIES = 10
@@ -19,6 +29,9 @@ FIRST_RETRY_S = 300
 MAX_RETRY_S = 3600
 # A claimed delivery whose worker died is handed out again after this long.
 LEASE_MS = 60_000
+# Other processes queue webhooks too; this is how soon this one notices theirs.
+POLL_SECONDS = 0.5
+TIMEOUT = (3.05, 10)
 
 
 @dataclass(frozen=True, repr=False)
@@ -54,34 +67,24 @@ class DeliveryAttempt:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for the control API and the CLI."""
-        return {**self.__dict__, "ok": self.ok}
+        return {**asdict(self), "ok": self.ok}
 
 
 def secret_for(conn: Connection, integration_id: int) -> str | None:
     """The secret key webhooks of this integration are signed with."""
-    found = conn.execute(
+    return conn.execute(
         sa.select(clients.c.secret_key).where(clients.c.integration_id == integration_id)
-    ).first()
-    return None if found is None else str(found.secret_key)
+    ).scalar()
 
 
-def enqueue(conn: Connection, action: str, url: str, payload: Any, key: str) -> int:
-    """Queue one signed webhook inside the caller's transaction; return its outbox id."""
-    return _insert(conn, action, url, payload, key, claimed=False).id
-
-
-def enqueue_claimed(conn: Connection, action: str, url: str, payload: Any, key: str) -> Claimed:
-    """Queue one signed webhook already claimed by the caller, who delivers it right away.
-
-    Queued and claimed in one transaction: a delivery thread polling the outbox cannot
-    take it between the two (if the caller dies, the lease runs out and it is retried).
-    """
-    return _insert(conn, action, url, payload, key, claimed=True)
-
-
-def _insert(
-    conn: Connection, action: str, url: str, payload: Any, key: str, claimed: bool
+def enqueue(
+    conn: Connection, action: str, url: str, payload: Any, key: str, claimed: bool = False
 ) -> Claimed:
+    """Queue one signed webhook inside the caller's transaction.
+
+    `claimed`: the caller delivers it right away. Queued and claimed in one transaction, so a
+    delivery thread cannot take it in between (if the caller dies, the lease runs out).
+    """
     body = serialise(payload)
     signature = sign(body.encode("utf-8"), key)
     now = now_ms()
@@ -107,13 +110,12 @@ def claim(db: Database) -> Claimed | None:
     """Take the next due row for delivery; None if there is none free."""
     now = now_ms()
     with db.begin_write() as conn:
-        query = sa.select(outbox).where(
-            sa.or_(
-                sa.and_(outbox.c.state == "pending", outbox.c.due_ms <= now),
-                sa.and_(outbox.c.state == "delivering", outbox.c.claimed_until_ms < now),
-            )
+        due = sa.or_(
+            sa.and_(outbox.c.state == "pending", outbox.c.due_ms <= now),
+            sa.and_(outbox.c.state == "delivering", outbox.c.claimed_until_ms < now),
         )
-        row = conn.execute(query.order_by(outbox.c.due_ms, outbox.c.id).limit(1)).first()
+        query = sa.select(outbox).where(due).order_by(outbox.c.due_ms, outbox.c.id).limit(1)
+        row = conn.execute(query).first()
         if row is None:
             return None
         # Conditional update: under PostgreSQL another worker may have taken it meanwhile.
@@ -133,27 +135,23 @@ def retry_delay_s(retry: int, scale: float) -> float:
     return float(min(FIRST_RETRY_S * 2 ** (retry - 1), MAX_RETRY_S)) * scale
 
 
-def finish(
-    db: Database,
-    item: Claimed,
-    status_code: int | None,
-    error: str | None,
-    scale: float,
-    dropped: bool = False,
-) -> DeliveryAttempt:
-    """Record one attempt and decide: delivered, retry later, or give up after 10 retries."""
-    now = now_ms()
-    attempt = item.attempts + 1
-    ok = status_code is not None and 200 <= status_code < 300
-    values: dict[str, Any] = {"attempts": attempt, "claimed_until_ms": 0}
-    if ok:
+def deliver(db: Database, item: Claimed, scale: float) -> DeliveryAttempt:
+    """POST (or, under fault injection, drop) one claimed webhook; record the attempt and
+    decide: delivered, retry later, or give up after 10 retries."""
+    status_code, error, dropped = None, None, faults.take_drop(db)
+    if dropped:
+        error = "dropped by fault injection"
+    else:
+        status_code, error = _post(item)
+    now, attempt = now_ms(), item.attempts + 1
+    values: dict[str, Any] = {"attempts": attempt, "claimed_until_ms": 0, "state": "pending"}
+    if status_code is not None and 200 <= status_code < 300:
         values["state"] = "delivered"
     elif dropped:
         values["state"] = "dropped"
     elif attempt > MAX_RETRIES:
         values["state"] = "failed"
     else:
-        values["state"] = "pending"
         values["due_ms"] = now + int(retry_delay_s(attempt, scale) * 1000)
     recorded: dict[str, Any] = {
         "outbox_id": item.id,
@@ -167,8 +165,36 @@ def finish(
     with db.begin_write() as conn:
         conn.execute(outbox.update().where(outbox.c.id == item.id).values(**values))
         result = conn.execute(deliveries.insert().values(**recorded).returning(deliveries.c.id))
-        attempt_id = int(result.scalar_one())
-    return DeliveryAttempt(id=attempt_id, state=str(values["state"]), **recorded)
+        found = DeliveryAttempt(id=int(result.scalar_one()), state=values["state"], **recorded)
+    log.info(
+        "sandbox_webhook_attempt id=%s action=%s attempt=%s status=%s state=%s",
+        item.id,
+        item.action,
+        attempt,
+        status_code,
+        found.state,
+    )
+    return found
+
+
+def _post(item: Claimed) -> tuple[int | None, str | None]:
+    headers = {
+        "Content-Type": "application/json",
+        "Sendcloud-Signature": item.signature,
+        "User-Agent": "Sendcloud-Sandbox/1.0",
+    }
+    try:
+        # No redirects: Sendcloud does not follow them either.
+        with requests.post(
+            item.url,
+            data=item.body.encode(),
+            headers=headers,
+            timeout=TIMEOUT,
+            allow_redirects=False,
+        ) as response:
+            return response.status_code, None
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}: could not reach {item.url}"
 
 
 def attempts(db: Database) -> list[DeliveryAttempt]:
@@ -179,25 +205,58 @@ def attempts(db: Database) -> list[DeliveryAttempt]:
             .join(outbox, outbox.c.id == deliveries.c.outbox_id)
             .order_by(deliveries.c.id)
         ).all()
-    return [
-        DeliveryAttempt(
-            id=r.id,
-            outbox_id=r.outbox_id,
-            at_ms=r.at_ms,
-            action=r.action,
-            url=r.url,
-            attempt=r.attempt,
-            status_code=r.status_code,
-            error=r.error,
-            state=r.state,
-        )
-        for r in rows
-    ]
+    return [DeliveryAttempt(**row._asdict()) for row in rows]
 
 
-def next_due_ms(db: Database) -> int | None:
-    """When the earliest pending row is due, or None when nothing waits."""
-    with db.begin_read() as conn:
-        return conn.execute(
-            sa.select(sa.func.min(outbox.c.due_ms)).where(outbox.c.state == "pending")
-        ).scalar_one_or_none()
+class DeliveryWorker:
+    """The delivery thread of one process."""
+
+    def __init__(self, db: Database, scale: Callable[[], float]) -> None:
+        self._db = db
+        self._scale = scale
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sandbox-delivery", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        """Something was queued in this process: deliver it now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for the delivery in flight."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(15)
+
+    def run_once(self) -> int:
+        """Deliver every row that is due now; return how many attempts were made."""
+        count = 0
+        while not self._stop.is_set() and (item := claim(self._db)) is not None:
+            deliver(self._db, item, self._scale())
+            count += 1
+        return count
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # Clear before looking: a wake-up that arrives while we deliver is not lost.
+            self._wake.clear()
+            wait = POLL_SECONDS
+            try:
+                self.run_once()
+                with self._db.begin_read() as conn:
+                    due = conn.execute(
+                        sa.select(sa.func.min(outbox.c.due_ms)).where(outbox.c.state == "pending")
+                    ).scalar()
+            except StorageUnavailable as exc:
+                log.warning("sandbox_delivery_storage_unavailable error=%s", exc)
+                due = None
+            if due is not None:
+                wait = max(0.0, min(wait, (due - now_ms()) / 1000))
+            self._wake.wait(wait)

@@ -1,18 +1,71 @@
-"""One emulated Sendcloud: its state in the database, its delivery thread, and its Python API."""
+"""One emulated Sendcloud: its knobs, its state in the database, its delivery thread, its API."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from bootstrap.sandbox import events, integrations, outbox, requestlog
-from bootstrap.sandbox import faults as switches
-from bootstrap.sandbox.config import SandboxConfig
-from bootstrap.sandbox.delivery import DeliveryWorker, deliver
+from flask import Flask
+from sqlalchemy.engine import Connection
+
+from bootstrap.sandbox import control, faults, integrations, outbox, webhooks
 from bootstrap.sandbox.errors import IntegrationNotFound, TriggerFailed, ValidationFailed
-from bootstrap.sandbox.tables import MIGRATIONS
-from bootstrap.sandbox.validation import clean_update
+from bootstrap.sandbox.faults import Faults
+from bootstrap.sandbox.tables import MIGRATIONS, clients
+from bootstrap.sandbox.tables import faults as fault_switches
+from bootstrap.sandbox.tables import integrations as integration_rows
 from receivers.db import Database
+from receivers.errors import ConfigurationError
+from receivers.settings import decimal_number, whole_number
+
+# Sendcloud retries after 5 minutes first; 1/300 makes that one second in the sandbox.
+DEFAULT_RETRY_SCALE = 1 / 300
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How the emulated Sendcloud behaves where real Sendcloud would be too slow to test."""
+
+    token_lifetime: int = 3600  # seconds, Sendcloud's 1 hour
+    retry_scale: float = DEFAULT_RETRY_SCALE  # 1.0 = Sendcloud's real retry schedule
+
+
+def load_sandbox_config(env: Mapping[str, str]) -> SandboxConfig:
+    """Read SANDBOX_TOKEN_LIFETIME and SANDBOX_RETRY_SCALE; raise ConfigurationError if bad."""
+    problems: list[str] = []
+    lifetime = whole_number(
+        env,
+        "SANDBOX_TOKEN_LIFETIME",
+        SandboxConfig.token_lifetime,
+        problems,
+        what="a number of seconds > 0",
+        valid=lambda n: n > 0,
+    )
+    scale = decimal_number(
+        env,
+        "SANDBOX_RETRY_SCALE",
+        DEFAULT_RETRY_SCALE,
+        problems,
+        what="a factor > 0 and <= 1 (1 = Sendcloud's real retry schedule)",
+        valid=lambda f: 0 < f <= 1,
+    )
+    if problems:
+        raise ConfigurationError(problems)
+    return SandboxConfig(token_lifetime=lifetime, retry_scale=scale)
+
+
+def sandbox_of(app: Flask) -> Sandbox | None:
+    """The sandbox running in `app`, or None outside sandbox mode."""
+    found: Sandbox | None = app.extensions.get("sandbox")
+    return found
+
+
+def iso_now() -> str:
+    """The current UTC time as Sendcloud writes dates (`2019-08-24T14:15:22Z`)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Sandbox:
@@ -21,14 +74,38 @@ class Sandbox:
     def __init__(self, db: Database, config: SandboxConfig | None = None) -> None:
         self.db = db
         self.config = config or SandboxConfig()
-        self.worker = DeliveryWorker(db, lambda: self.config.retry_scale)
+        self.worker = outbox.DeliveryWorker(db, lambda: self.config.retry_scale)
         # Zero-config mode: where this process serves itself (the twin) on loopback.
         self.local_url: str | None = None
 
     def install(self, public_key: str, secret_key: str, integration_id: int = 1) -> None:
-        """Create the tables (if needed), the keys and the seeded integration."""
+        """Create the tables, the keys, the "Sandbox Shop" integration and the switches once."""
         self.db.upgrade(MIGRATIONS)
-        integrations.seed(self.db, public_key, secret_key, integration_id)
+        with self.db.begin_write() as conn:  # insert-or-ignore: workers race here at start
+            conn.execute(
+                self.db.insert_ignore(clients).values(
+                    public_key=public_key, secret_key=secret_key, integration_id=integration_id
+                )
+            )
+            conn.execute(
+                self.db.insert_ignore(integration_rows).values(
+                    id=integration_id,
+                    shop_name="Sandbox Shop",
+                    shop_url=None,
+                    system="api",
+                    failing_since=None,
+                    last_fetch=None,
+                    last_updated_at=iso_now(),
+                    service_point_enabled=False,
+                    service_point_carriers="[]",
+                    webhook_active=False,
+                    webhook_url=None,
+                    oauth2_only=False,
+                )
+            )
+            conn.execute(
+                self.db.insert_ignore(fault_switches).values(id=1, **dataclasses.asdict(Faults()))
+            )
 
     def configure(self, **changes: Any) -> None:
         """Change token_lifetime / retry_scale of this process (tests)."""
@@ -41,27 +118,9 @@ class Sandbox:
 
     def update(self, integration_id: int, body: Any, partial: bool) -> dict[str, Any]:
         """PATCH (partial) or PUT an integration like Sendcloud; queue integration_updated."""
-        with self.db.begin_write() as conn:
-            current = integrations.get(conn, integration_id)
-            if current is None:
-                raise IntegrationNotFound(integration_id)
-            changes = clean_update(body, current, partial)
-            row = integrations.apply(conn, integration_id, changes)
-            queued = self._queue(conn, "integration_updated", row)
-        if queued:
-            self.worker.wake()
-        return row
-
-    def delete(self, integration_id: int) -> None:
-        """DELETE an integration; queue integration_deleted to its webhook if active."""
-        with self.db.begin_write() as conn:
-            current = integrations.get(conn, integration_id)
-            if current is None:
-                raise IntegrationNotFound(integration_id)
-            integrations.delete(conn, integration_id)
-            queued = self._queue(conn, "integration_deleted", current)
-        if queued:
-            self.worker.wake()
+        return self._change(
+            integration_id, lambda current: integrations.clean_update(body, current, partial)
+        )
 
     def panel_update(
         self, integration_id: int = 1, *, notify: bool = True, **fields: Any
@@ -76,36 +135,30 @@ class Sandbox:
         extra: dict[str, Any] = {
             k: fields.pop(k) for k in ("shop_name", "oauth2_only") if k in fields
         }
-        if not all(isinstance(v, (str, bool)) for v in extra.values()):
+        if not all(isinstance(v, str | bool) for v in extra.values()):
             raise ValidationFailed({"panel": ["shop_name is text and oauth2_only is true/false."]})
+        return self._change(
+            integration_id,
+            lambda current: {**integrations.clean_update(fields, current, partial=True), **extra},
+            notify,
+        )
+
+    def delete(self, integration_id: int) -> None:
+        """DELETE an integration; queue integration_deleted to its webhook if active.
+
+        Its keys stay valid, so a client observes the 404 afterwards.
+        """
         with self.db.begin_write() as conn:
             current = integrations.get(conn, integration_id)
             if current is None:
                 raise IntegrationNotFound(integration_id)
-            changes = {**clean_update(fields, current, partial=True), **extra}
-            row = integrations.apply(conn, integration_id, changes)
-            queued = notify and self._queue(conn, "integration_updated", row)
+            conn.execute(integration_rows.delete().where(integration_rows.c.id == integration_id))
+            queued = self._queue(conn, "integration_deleted", current)
         if queued:
             self.worker.wake()
-        return row
-
-    def _queue(self, conn: Any, action: str, row: dict[str, Any]) -> bool:
-        if not (row["webhook_active"] and row["webhook_url"]):
-            return False
-        key = outbox.secret_for(conn, row["id"])
-        if key is None:
-            return False
-        payload = events.integration_event(action, row)
-        outbox.enqueue(conn, action, row["webhook_url"], payload, key)
-        return True
 
     def trigger(
-        self,
-        action: str,
-        *,
-        url: str | None = None,
-        integration_id: int = 1,
-        **options: Any,
+        self, action: str, *, url: str | None = None, integration_id: int = 1, **options: Any
     ) -> outbox.DeliveryAttempt:
         """Deliver one signed webhook of `action` now; a failure is retried later."""
         with self.db.begin_write() as conn:
@@ -118,36 +171,46 @@ class Sandbox:
                     "the sandbox integration has no webhook URL yet: run the onboarding "
                     "first, or pass a URL"
                 )
-            key = outbox.secret_for(conn, integration_id)
-            if key is None:  # pragma: no cover - seeded together with the integration
-                raise TriggerFailed(f"integration {integration_id} has no keys")
-            payload = _payload(action, row, options)
-            item = outbox.enqueue_claimed(conn, action, target, payload, key)
-        return deliver(self.db, item, self.config.retry_scale)
+            key = outbox.secret_for(conn, integration_id) or ""
+            payload = webhooks.payload(action, row, options)
+            item = outbox.enqueue(conn, action, target, payload, key, claimed=True)
+        return outbox.deliver(self.db, item, self.config.retry_scale)
 
-    def faults(self, **changes: Any) -> switches.Faults:
-        """Change fault-injection switches (none: just read them)."""
-        return switches.update(self.db, **changes)
+    def faults(self, **changes: Any) -> Faults:
+        """TEST-ONLY: change fault-injection switches (none: just read them)."""
+        return faults.update(self.db, **changes)
 
-    def requests(self, after_id: int = 0) -> list[requestlog.LoggedRequest]:
-        """The request log, oldest first."""
-        return requestlog.read(self.db, after_id)
+    def requests(self, after_id: int = 0) -> list[control.LoggedRequest]:
+        """TEST-ONLY: the request log, oldest first."""
+        return control.logged_requests(self.db, after_id)
 
     def deliveries(self) -> list[outbox.DeliveryAttempt]:
         """Every webhook delivery attempt, oldest first."""
         return outbox.attempts(self.db)
 
+    def _change(
+        self,
+        integration_id: int,
+        clean: Callable[[dict[str, Any]], dict[str, Any]],
+        notify: bool = True,
+    ) -> dict[str, Any]:
+        with self.db.begin_write() as conn:
+            current = integrations.get(conn, integration_id)
+            if current is None:
+                raise IntegrationNotFound(integration_id)
+            row = integrations.apply(conn, integration_id, clean(current), iso_now())
+            queued = notify and self._queue(conn, "integration_updated", row)
+        if queued:
+            self.worker.wake()
+        return row
 
-def _payload(action: str, row: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    try:
-        if action == "parcel_status_changed":
-            return events.parcel_status_changed(**options)
-        if action == "return_created":
-            return events.return_created(**options)
-        if action == "test_webhook":
-            return events.webhook_test(**options)
-        if action in ("integration_updated", "integration_deleted", "integration_connected"):
-            return events.integration_event(action, row, **options)
-    except TypeError as exc:
-        raise TriggerFailed(f"{action} does not take those options ({exc})") from exc
-    raise TriggerFailed(f"unknown action {action!r}; known: {', '.join(events.ACTIONS)}")
+    def _queue(self, conn: Connection, action: str, row: dict[str, Any]) -> bool:
+        if not (row["webhook_active"] and row["webhook_url"]):
+            return False
+        key = outbox.secret_for(conn, row["id"])
+        if key is None:
+            return False
+        outbox.enqueue(
+            conn, action, row["webhook_url"], webhooks.integration_event(action, row), key
+        )
+        return True

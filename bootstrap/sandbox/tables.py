@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
 from receivers.migrations import Migration, create_tables
 
 metadata = sa.MetaData()
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: how these tables store time, and Sendcloud's `timestamp`."""
+    return time.time_ns() // 1_000_000
+
 
 integrations = sa.Table(
     "sandbox_integrations",

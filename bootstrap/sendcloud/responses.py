@@ -1,11 +1,11 @@
-"""How Sendcloud answers become results or typed, plain-words errors, and the retry loop."""
+"""How Sendcloud's answers become results or plain-words errors, and which are worth a retry."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
 
@@ -13,18 +13,18 @@ from bootstrap.errors import (
     IntegrationNotFound,
     SendcloudAuthError,
     SendcloudRejected,
-    SendcloudUnavailable,
     UnexpectedResponse,
 )
-from bootstrap.retry import RetryPolicy, retry_after_seconds
-from bootstrap.schemas import error_message
+from bootstrap.sendcloud.schemas import error_message
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+# Sendcloud's documented throttle (429) and the gateway statuses that mean "try again".
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class Transient(Exception):
-    """A retryable problem (429, 502-504, connection); handled by the retry loop."""
+    """A problem worth retrying (429, 502-504, no connection); never leaves the client."""
 
     def __init__(self, detail: str, status: int | None = None, retry_after: float | None = None):
         super().__init__(detail)
@@ -32,18 +32,39 @@ class Transient(Exception):
         self.retry_after = retry_after
 
 
-def transient_for_status(status: int, retry_after: str | None, where: str) -> Transient:
+def transient(status: int, retry_after: str | None, where: str) -> Transient:
     """The Transient for a retryable HTTP status (429 bodies are empty: nothing to read)."""
-    wait = retry_after_seconds(retry_after)
     what = "too many requests" if status == 429 else "temporarily unavailable"
-    return Transient(f"Sendcloud's {where} answered HTTP {status} ({what})", status, wait)
+    return Transient(
+        f"Sendcloud's {where} answered HTTP {status} ({what})",
+        status,
+        retry_after_seconds(retry_after),
+    )
 
 
-def _json(resp: requests.Response) -> Any:
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse a Retry-After header (delta seconds or HTTP date); None when absent or unusable."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
     try:
-        return resp.json()
-    except ValueError:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff(exc: Exception, remaining: float) -> bool | float:
+    """stamina's backoff hook: retry Transient problems while `remaining` seconds of the
+    budget last; a Retry-After is waited for exactly, or not at all when it would not fit."""
+    if not isinstance(exc, Transient) or remaining <= 0:
+        return False
+    log.warning("sendcloud_retry status=%s retry_after=%s", exc.status, exc.retry_after)
+    if exc.retry_after is None:
+        return True  # stamina's exponential backoff with jitter
+    return exc.retry_after if exc.retry_after <= remaining else False
 
 
 def raise_for_response(
@@ -51,7 +72,10 @@ def raise_for_response(
 ) -> Any:
     """Return the JSON body of a 2xx answer, else raise the matching BootstrapError."""
     status = resp.status_code
-    body = _json(resp)
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
     if 200 <= status < 300:
         if body is None:
             raise UnexpectedResponse(
@@ -95,30 +119,3 @@ def raise_for_response(
         f"{integration_id}{said}; try again later",
         status,
     )
-
-
-def call_with_retries(policy: RetryPolicy, call: Callable[[], T], what: str) -> T:
-    """Run `call`, retrying Transient problems with backoff until the budget is spent."""
-    deadline = time.monotonic() + policy.budget_seconds
-    tries = 0
-    while True:
-        tries += 1
-        try:
-            return call()
-        except Transient as exc:
-            delay = exc.retry_after if exc.retry_after is not None else policy.backoff(tries)
-            if delay > deadline - time.monotonic():
-                raise SendcloudUnavailable(
-                    f"Sendcloud is unavailable: tried to {what} {tries} time(s) within "
-                    f"{policy.budget_seconds:g} s; last problem: {exc}. "
-                    "Try again in a few minutes.",
-                    exc.status,
-                ) from exc
-            log.warning(
-                "sendcloud_retry what=%r try=%d status=%s delay=%.2f",
-                what,
-                tries,
-                exc.status,
-                delay,
-            )
-            time.sleep(delay)

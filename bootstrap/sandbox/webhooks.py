@@ -1,12 +1,22 @@
-"""Realistic webhook payloads of the actions the sandbox can send (shapes from sendcloud.dev)."""
+"""The webhooks the sandbox sends: realistic payloads (shapes from sendcloud.dev), and how
+Sendcloud serialises and signs a body.
+
+Signing is deliberately not shared with `receivers.signature`: two independent
+implementations let the tests catch a mistake in either.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from bootstrap.sandbox.clock import now_ms
+from bootstrap.sandbox.errors import TriggerFailed
 from bootstrap.sandbox.integrations import as_integration
+from bootstrap.sandbox.tables import now_ms
 
 ACTIONS = (
     "parcel_status_changed",
@@ -16,8 +26,19 @@ ACTIONS = (
     "integration_connected",
     "test_webhook",
 )
+INTEGRATION_ACTIONS = ("integration_updated", "integration_deleted", "integration_connected")
 # Non-ASCII on purpose: the body escapes it as \uXXXX, and receivers must verify the raw bytes.
 DEFAULT_PARCEL_NAME = "Zoë Müller"
+
+
+def serialise(payload: Any) -> str:
+    """Python's json.dumps defaults: ", " and ": " separators, non-ASCII as \\uXXXX."""
+    return json.dumps(payload)
+
+
+def sign(body: bytes, key: str) -> str:
+    """Sendcloud-Signature: hex HMAC-SHA256 of the exact body bytes."""
+    return hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
 def integration_event(
@@ -111,3 +132,20 @@ def return_created(*, return_id: int = 1, timestamp: int | None = None) -> dict[
 def webhook_test(*, timestamp: int | None = None) -> dict[str, Any]:
     """The panel's "Test API webhook" button (payload unconfirmed by Sendcloud: kept minimal)."""
     return {"action": "test_webhook", "timestamp": now_ms() if timestamp is None else timestamp}
+
+
+def payload(action: str, integration: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The payload of one triggered webhook; TriggerFailed for an unknown action or option."""
+    makers: dict[str, Callable[..., dict[str, Any]]] = {
+        "parcel_status_changed": parcel_status_changed,
+        "return_created": return_created,
+        "test_webhook": webhook_test,
+    }
+    try:
+        if action in INTEGRATION_ACTIONS:
+            return integration_event(action, integration, **options)
+        if action in makers:
+            return makers[action](**options)
+    except TypeError as exc:
+        raise TriggerFailed(f"{action} does not take those options ({exc})") from exc
+    raise TriggerFailed(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")

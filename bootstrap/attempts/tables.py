@@ -5,11 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bootstrap.attempts.state import ACTIVE
 from receivers.migrations import Migration, UtcDateTime, create_tables
-
-# States of an attempt that is still changing Sendcloud: at most one per integration.
-ACTIVE = ("planned", "applying")
-
 
 metadata = sa.MetaData()
 

@@ -1,4 +1,4 @@
-"""The Sendcloud API v2 client: OAuth2 (authlib) or Basic auth, retries, errors in plain words.
+"""The Sendcloud API v2 client: OAuth2 tokens by authlib (or Basic), retries by stamina.
 
 The only module that imports authlib (it ships no types; mypy ignores it here).
 """
@@ -7,42 +7,42 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
+import stamina
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from marshmallow import ValidationError
 
-from bootstrap.errors import SendcloudAuthError, UnexpectedResponse
-from bootstrap.responses import (
+from bootstrap.errors import SendcloudAuthError, SendcloudUnavailable, UnexpectedResponse
+from bootstrap.owned import OwnedSettings
+from bootstrap.sendcloud.responses import (
+    RETRYABLE_STATUSES,
     Transient,
-    call_with_retries,
+    backoff,
     raise_for_response,
-    transient_for_status,
+    transient,
 )
-from bootstrap.retry import RETRYABLE_STATUSES, RetryPolicy
-from bootstrap.schemas import (
-    Integration,
-    dump_update_request,
-    load_integration,
-    load_update_response,
-)
+from bootstrap.sendcloud.schemas import Integration, load_integration, load_update_response
 from bootstrap.settings import BootstrapSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+TIMEOUT = (5.0, 20.0)  # (connect, read) seconds of every single HTTP call
 # Sendcloud tokens live 1 hour; renew 60 s early, but never more than a tenth of the
 # lifetime, so short-lived tokens (tests, other servers) are still reused.
 MAX_LEEWAY_SECONDS = 60.0
 
 
-class OAuth2Tokens:
+class _Tokens:
     """One client-credentials token per expiry per process, shared by all threads."""
 
-    def __init__(self, settings: BootstrapSettings, policy: RetryPolicy) -> None:
-        # grant_type and token_endpoint set explicitly: without them authlib's
-        # ensure_active_token never re-fetches an expired client-credentials token
-        # (authlib issues #213, #531, #780).
+    def __init__(self, settings: BootstrapSettings) -> None:
+        # grant_type and token_endpoint given: with them authlib's ensure_active_token
+        # fetches a new client-credentials token itself once the current one expires.
         self._session = OAuth2Session(
             client_id=settings.public_key,
             client_secret=settings.secret_key,
@@ -51,24 +51,28 @@ class OAuth2Tokens:
             token_endpoint=settings.token_url,
             grant_type="client_credentials",
             leeway=MAX_LEEWAY_SECONDS,
-            default_timeout=policy.timeout,
+            default_timeout=TIMEOUT,
         )
-        self._token_url = settings.token_url
+        # authlib does not serialise its fetches: threads of one process share one token.
         self._lock = threading.Lock()
-        self.fetches = 0
 
-    def access_token(self) -> tuple[str, bool]:
-        """A valid access token and whether it was fetched just now; fetches under the lock."""
+    def bearer(self) -> tuple[str, bool]:
+        """A valid access token, and whether it was fetched just now."""
         with self._lock:
             before = self._session.token
             try:
-                if not before:
-                    self._session.fetch_token()
-                else:
-                    # authlib's own expiry check (with our leeway) and re-fetch path.
+                if before:
                     self._session.ensure_active_token(before)
+                else:
+                    self._session.fetch_token()
             except requests.HTTPError as exc:
-                raise self._http_error(exc) from exc
+                status = exc.response.status_code if exc.response is not None else 0
+                if status in RETRYABLE_STATUSES:
+                    headers = exc.response.headers if exc.response is not None else {}
+                    raise transient(status, headers.get("Retry-After"), "token endpoint") from exc
+                raise SendcloudAuthError(
+                    f"Sendcloud's token endpoint answered HTTP {status} instead of a token", status
+                ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise Transient("could not reach Sendcloud's token endpoint") from exc
             except OAuthError as exc:
@@ -81,16 +85,14 @@ class OAuth2Tokens:
                     "check SENDCLOUD_TOKEN_URL"
                 ) from exc
             token = self._session.token
-            fresh = token is not before
-            if fresh:
-                self.fetches += 1
+            if token is not before:
                 lifetime = float(token.get("expires_in") or 3600)
                 self._session.leeway = min(MAX_LEEWAY_SECONDS, lifetime / 10)
                 log.info("sendcloud_token_fetched expires_in=%s", token.get("expires_in"))
-            return str(token["access_token"]), fresh
+            return str(token["access_token"]), token is not before
 
-    def invalidate(self, rejected: str) -> None:
-        """Forget `rejected` after a 401, unless another thread already replaced it."""
+    def forget(self, rejected: str) -> None:
+        """Drop `rejected` after a 401, unless another thread already replaced it."""
         with self._lock:
             current = self._session.token
             if current and current.get("access_token") == rejected:
@@ -100,42 +102,30 @@ class OAuth2Tokens:
         """Close the token endpoint's connection pool."""
         self._session.close()
 
-    def _http_error(self, exc: requests.HTTPError) -> Exception:
-        status = exc.response.status_code if exc.response is not None else 0
-        if status in RETRYABLE_STATUSES:
-            headers = exc.response.headers if exc.response is not None else {}
-            return transient_for_status(status, headers.get("Retry-After"), "token endpoint")
-        return SendcloudAuthError(
-            f"Sendcloud's token endpoint answered HTTP {status} instead of a token", status
-        )
-
 
 class SendcloudClient:
     """Reads and PATCHes one integration through API v2; never PUTs."""
 
-    def __init__(self, settings: BootstrapSettings, policy: RetryPolicy | None = None) -> None:
-        self.policy = policy or RetryPolicy(budget_seconds=settings.retry_budget_seconds)
+    def __init__(self, settings: BootstrapSettings) -> None:
+        self.auth_mode = settings.auth
+        self.budget_seconds = settings.retry_budget_seconds
+        # The budget bounds the retries; the last wait may end up to wait_max past it.
+        self._retrying = stamina.RetryingCaller(
+            attempts=None, timeout=self.budget_seconds or None, wait_initial=0.5, wait_max=5.0
+        )
         self._api_url = settings.api_url
         self._http = requests.Session()
         self._http.headers.update({"Accept": "application/json"})
-        self._tokens: OAuth2Tokens | None = None
-        self._basic: tuple[str, str] | None = None
-        if settings.auth == "oauth2":
-            self._tokens = OAuth2Tokens(settings, self.policy)
-        else:
-            self._basic = (settings.public_key or "", settings.secret_key or "")
-        self.auth_mode = settings.auth
-
-    @property
-    def token_fetches(self) -> int:
-        """How many OAuth2 tokens this process has fetched (0 with Basic auth)."""
-        return self._tokens.fetches if self._tokens else 0
+        self._tokens = _Tokens(settings) if settings.auth == "oauth2" else None
+        self._basic = (
+            None if self._tokens else (settings.public_key or "", settings.secret_key or "")
+        )
 
     def check_credentials(self) -> str:
         """Obtain (or reuse) a token; with Basic auth the first call checks the keys."""
         if self._tokens is None:
             return "HTTP Basic with the integration's keys"
-        _, fresh = self._with_retries(self._tokens.access_token, "fetch a token")
+        _, fresh = self._retried(self._tokens.bearer, "fetch a token")
         return "OAuth2 token fetched" if fresh else "OAuth2 token reused (still valid)"
 
     def get_integration(self, integration_id: int) -> Integration:
@@ -149,9 +139,9 @@ class SendcloudClient:
                 f"(problem fields: {', '.join(sorted(map(str, exc.messages_dict)))})"
             ) from exc
 
-    def patch_integration(self, integration_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """PATCH /integrations/{id} with owned fields only; returns the owned fields it reports."""
-        body = self._call("PATCH", integration_id, dump_update_request(fields), "update")
+    def patch_integration(self, integration_id: int, wanted: OwnedSettings) -> dict[str, Any]:
+        """PATCH /integrations/{id} with the owned fields `wanted` sets; returns those reported."""
+        body = self._call("PATCH", integration_id, wanted.patch_body(), "update")
         try:
             return load_update_response(body)
         except ValidationError as exc:
@@ -173,7 +163,8 @@ class SendcloudClient:
         def once() -> requests.Response:
             nonlocal refetched
             while True:
-                headers, bearer = self._auth_headers()
+                bearer = self._tokens.bearer()[0] if self._tokens else None
+                headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
                 try:
                     resp = self._http.request(
                         method,
@@ -181,7 +172,7 @@ class SendcloudClient:
                         json=json_body,
                         headers=headers,
                         auth=self._basic,
-                        timeout=self.policy.timeout,
+                        timeout=TIMEOUT,
                         allow_redirects=False,
                     )
                 except (requests.ConnectionError, requests.Timeout) as exc:
@@ -192,25 +183,32 @@ class SendcloudClient:
                     integration_id,
                     resp.status_code,
                 )
-                if resp.status_code == 401 and bearer and self._tokens and not refetched:
+                if resp.status_code == 401 and self._tokens and bearer and not refetched:
                     # Tokens can be revoked early: one fresh token, one more try.
                     refetched = True
-                    self._tokens.invalidate(bearer)
+                    self._tokens.forget(bearer)
                     continue
                 if resp.status_code in RETRYABLE_STATUSES:
-                    raise transient_for_status(
-                        resp.status_code, resp.headers.get("Retry-After"), "API"
-                    )
+                    raise transient(resp.status_code, resp.headers.get("Retry-After"), "API")
                 return resp
 
-        resp = self._with_retries(once, f"{verb} integration {integration_id}")
+        resp = self._retried(once, f"{verb} integration {integration_id}")
         return raise_for_response(resp, integration_id, verb, self.auth_mode)
 
-    def _auth_headers(self) -> tuple[dict[str, str], str | None]:
-        if self._tokens is None:
-            return {}, None
-        token, _ = self._tokens.access_token()
-        return {"Authorization": f"Bearer {token}"}, token
+    def _retried(self, call: Callable[[], T], what: str) -> T:
+        deadline = time.monotonic() + self.budget_seconds
+        tries = 0
 
-    def _with_retries(self, call: Any, what: str) -> Any:
-        return call_with_retries(self.policy, call, what)
+        def counted() -> T:
+            nonlocal tries
+            tries += 1
+            return call()
+
+        try:
+            return self._retrying(lambda exc: backoff(exc, deadline - time.monotonic()), counted)
+        except Transient as exc:
+            raise SendcloudUnavailable(
+                f"Sendcloud is unavailable: tried to {what} {tries} time(s) within "
+                f"{self.budget_seconds:g} s; last problem: {exc}. Try again in a few minutes.",
+                exc.status,
+            ) from exc

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from bootstrap.attempt_state import STEPS, AttemptState, Step, utcnow
-from bootstrap.attempt_tables import ACTIVE, MIGRATIONS, attempts, steps
+from bootstrap.attempts.state import ACTIVE, STEPS, AttemptState, Step
+from bootstrap.attempts.tables import attempts, steps
 from bootstrap.errors import AttemptInProgress
+from bootstrap.owned import OwnedSettings
 from receivers.db import Database
 
-__all__ = ["MIGRATIONS", "AttemptStore"]
+log = logging.getLogger(__name__)
+
+# (step name, status, detail): the CLI prints these as they happen.
+OnStep = Callable[[str, str, str], None]
 
 
 class AttemptStore:
@@ -22,13 +29,13 @@ class AttemptStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, integration_id: int, kind: str, target: dict[str, Any]) -> AttemptState:
+    def create(self, integration_id: int, kind: str, target: OwnedSettings) -> AttemptState:
         """A new attempt in state `planned` with every step pending.
 
         Raises AttemptInProgress when another attempt of the integration is still active.
         """
         attempt_id = uuid.uuid4().hex
-        now = utcnow()
+        now = datetime.now(UTC)
         with self.db.begin_write() as conn:
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT through SQLAlchemy.
             inserted = conn.execute(
@@ -38,7 +45,7 @@ class AttemptStore:
                     integration_id=integration_id,
                     kind=kind,
                     state="planned",
-                    target=json.dumps(target),
+                    target=json.dumps(target.to_json()),
                     started_at=now,
                     updated_at=now,
                 )
@@ -61,9 +68,7 @@ class AttemptStore:
                     for i, (n, _) in enumerate(STEPS)
                 ],
             )
-        found = self.get(attempt_id)
-        assert found is not None  # noqa: S101 (just written in a committed transaction)
-        return found
+        return self.get(attempt_id)
 
     def set_step(self, attempt_id: str, name: str, status: str, detail: str = "") -> None:
         """Record the status of one step."""
@@ -76,26 +81,29 @@ class AttemptStore:
 
     def update(self, attempt_id: str, only_from: tuple[str, ...] = (), **values: Any) -> bool:
         """Change columns; with `only_from`, only while the state is one of those. True if done."""
-        if "previous" in values and values["previous"] is not None:
-            values["previous"] = json.dumps(values["previous"])
+        if isinstance(values.get("previous"), OwnedSettings):
+            values["previous"] = json.dumps(values["previous"].to_json())
         query = attempts.update().where(attempts.c.id == attempt_id)
         if only_from:
             query = query.where(attempts.c.state.in_(only_from))
         with self.db.begin_write() as conn:
-            result = conn.execute(query.values(updated_at=utcnow(), **values))
+            result = conn.execute(query.values(updated_at=datetime.now(UTC), **values))
             return bool(result.rowcount)
 
-    def get(self, attempt_id: str) -> AttemptState | None:
-        """One attempt with its steps."""
-        return self._one(attempts.c.id == attempt_id)
+    def get(self, attempt_id: str) -> AttemptState:
+        """One attempt with its steps (attempts are never deleted)."""
+        found = self._newest(attempts.c.id == attempt_id)
+        if found is None:
+            raise LookupError(f"no bootstrap attempt {attempt_id}")
+        return found
 
     def latest(self, integration_id: int) -> AttemptState | None:
         """The most recently started attempt for the integration."""
-        return self._one(attempts.c.integration_id == integration_id)
+        return self._newest(attempts.c.integration_id == integration_id)
 
     def latest_verified_apply(self, integration_id: int) -> AttemptState | None:
         """The newest apply attempt whose round trip was proven."""
-        return self._one(
+        return self._newest(
             attempts.c.integration_id == integration_id,
             attempts.c.kind == "apply",
             attempts.c.verified_at.is_not(None),
@@ -103,14 +111,14 @@ class AttemptStore:
 
     def latest_with_previous(self, integration_id: int) -> AttemptState | None:
         """The newest apply attempt that recorded previous settings and sent its PATCH."""
-        return self._one(
+        return self._newest(
             attempts.c.integration_id == integration_id,
             attempts.c.kind == "apply",
             attempts.c.previous.is_not(None),
             attempts.c.patched_at.is_not(None),
         )
 
-    def _one(self, *where: Any) -> AttemptState | None:
+    def _newest(self, *where: Any) -> AttemptState | None:
         with self.db.begin_read() as conn:
             row = conn.execute(
                 sa.select(attempts)
@@ -125,13 +133,14 @@ class AttemptStore:
                 .where(steps.c.attempt_id == row.id)
                 .order_by(steps.c.position)
             ).all()
+        previous = json.loads(row.previous) if row.previous else None
         return AttemptState(
             attempt_id=row.id,
             integration_id=row.integration_id,
             kind=row.kind,
             state=row.state,
-            target=json.loads(row.target),
-            previous=json.loads(row.previous) if row.previous else None,
+            target=OwnedSettings.from_mapping(json.loads(row.target)),
+            previous=OwnedSettings.from_mapping(previous) if previous else None,
             steps=tuple(Step(s.name, s.status, s.detail or "") for s in step_rows),
             started_at=row.started_at,
             patched_at=row.patched_at,
@@ -141,3 +150,31 @@ class AttemptStore:
             message=row.message,
             hint=row.hint,
         )
+
+
+class Progress:
+    """The step an attempt is on, recorded as it happens; a failure lands on that step."""
+
+    def __init__(self, store: AttemptStore, attempt_id: str, on_step: OnStep | None) -> None:
+        self.store = store
+        self.attempt_id = attempt_id
+        self.on_step = on_step
+        self.current: str | None = None
+
+    def begin(self, name: str, detail: str = "") -> None:
+        """Mark `name` running."""
+        self.current = name
+        self.record(name, "running", detail)
+
+    def end(self, status: str, detail: str) -> None:
+        """Mark the current step `done` or `failed`."""
+        if self.current:
+            self.record(self.current, status, detail)
+            self.current = None
+
+    def record(self, name: str, status: str, detail: str) -> None:
+        """Store one step's status (e.g. `skipped`: not needed this time) and announce it."""
+        self.store.set_step(self.attempt_id, name, status, detail)
+        log.info("bootstrap_step attempt_id=%s step=%s status=%s", self.attempt_id, name, status)
+        if self.on_step:
+            self.on_step(name, status, detail)

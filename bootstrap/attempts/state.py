@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from bootstrap.plan import same_value
+from bootstrap.owned import OwnedSettings
 
 STATES = (
     "planned",
@@ -18,6 +18,8 @@ STATES = (
     "drifted",
     "deleted",
 )
+# States of an attempt that is still changing Sendcloud: at most one per integration.
+ACTIVE = ("planned", "applying")
 # (name, label) in the order a bootstrap goes through them.
 STEPS = (
     ("credentials", "Credentials"),
@@ -30,25 +32,16 @@ STEPS = (
 STEP_LABELS = dict(STEPS)
 
 
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 @dataclass(frozen=True)
 class Step:
     """One step of an attempt."""
 
     name: str
-    status: str
+    status: str  # pending | running | done | failed | skipped
     detail: str
 
     def to_json(self) -> dict[str, str]:
-        """JSON form."""
+        """JSON form, with the label the page shows."""
         label = STEP_LABELS.get(self.name, self.name)
         return {"name": self.name, "label": label, "status": self.status, "detail": self.detail}
 
@@ -59,28 +52,18 @@ class AttemptState:
 
     attempt_id: str
     integration_id: int
-    kind: str
+    kind: str  # apply | undo
     state: str
-    target: dict[str, Any]
-    previous: dict[str, Any] | None
+    target: OwnedSettings  # what this attempt sets
+    previous: OwnedSettings | None  # the settings before its change, for undo
     steps: tuple[Step, ...]
     started_at: datetime
     patched_at: datetime | None
-    since: datetime | None
+    since: datetime | None  # deliveries received from then on count for the round trip
     deadline_at: datetime | None
     verified_at: datetime | None
     message: str | None
     hint: str | None
-
-    @property
-    def webhook_url(self) -> str | None:
-        """The webhook URL this attempt sets."""
-        value = self.target.get("webhook_url")
-        return str(value) if value is not None else None
-
-    def matches(self, owned: dict[str, Any]) -> bool:
-        """True when `owned` has every target field of this attempt."""
-        return all(same_value(k, owned.get(k), v) for k, v in self.target.items())
 
     def to_json(self) -> dict[str, Any]:
         """The spec's JSON state of an attempt."""
@@ -89,16 +72,18 @@ class AttemptState:
             "integration_id": self.integration_id,
             "kind": self.kind,
             "state": self.state,
-            "webhook_url": self.target.get("webhook_url"),
-            "webhook_active": self.target.get("webhook_active"),
-            "service_point_enabled": self.target.get("service_point_enabled"),
-            "service_point_carriers": self.target.get("service_point_carriers"),
-            "previous_settings": self.previous,
-            "steps": [s.to_json() for s in self.steps],
-            "started_at": _iso(self.started_at),
-            "patched_at": _iso(self.patched_at),
-            "deadline_at": _iso(self.deadline_at),
-            "verified_at": _iso(self.verified_at),
+            **self.target.to_json(),
+            "previous_settings": self.previous.to_json() if self.previous else None,
+            "steps": [step.to_json() for step in self.steps],
+            **{
+                name: moment.isoformat() if moment else None
+                for name, moment in (
+                    ("started_at", self.started_at),
+                    ("patched_at", self.patched_at),
+                    ("deadline_at", self.deadline_at),
+                    ("verified_at", self.verified_at),
+                )
+            },
             "message": self.message,
             "hint": self.hint,
         }

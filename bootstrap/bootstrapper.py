@@ -1,0 +1,266 @@
+"""The bootstrap use-case: plan, check, pre-flight, record, PATCH, read back, await, undo."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bootstrap.attempts.state import ACTIVE, AttemptState
+from bootstrap.attempts.store import AttemptStore, OnStep, Progress
+from bootstrap.errors import BootstrapError, ChangeNotApplied, InvalidDesiredSettings, NothingToUndo
+from bootstrap.owned import FieldChange, OwnedSettings
+from bootstrap.preflight import preflight
+from bootstrap.sendcloud.client import SendcloudClient
+from bootstrap.watch import Watcher
+from receivers.errors import StorageUnavailable, where
+from receivers.store import EventStore
+
+log = logging.getLogger(__name__)
+# How often a waiting attempt looks for a delivery that reached another process.
+POLL_SECONDS = 0.2
+UNFINISHED = (*ACTIVE, "awaiting_webhook")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The live owned settings of one integration against the desired ones."""
+
+    integration_id: int
+    shop_name: str | None
+    current: OwnedSettings
+    desired: OwnedSettings
+    changes: list[FieldChange]
+
+
+class Bootstrapper:
+    """Points one Sendcloud integration at our receiver and proves the round trip."""
+
+    def __init__(
+        self,
+        client: SendcloudClient,
+        attempts: AttemptStore,
+        events: EventStore,
+        watcher: Watcher,
+        webhook_secret: str | None,
+    ) -> None:
+        self.integration_id = watcher.integration_id
+        self.client = client
+        self.attempts = attempts
+        self.events = events
+        self.watcher = watcher
+        self._secret = webhook_secret
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def plan(self, desired: OwnedSettings) -> Plan:
+        """Read the integration and compare its owned fields with `desired` (no change made)."""
+        live = self.client.get_integration(self.integration_id)
+        changes = desired.changes_from(live.owned)
+        return Plan(live.id, live.shop_name, live.owned, desired, changes)
+
+    def start(self, desired: OwnedSettings, wait_seconds: float) -> AttemptState:
+        """Persist a new attempt and run it in a background thread; returns at once."""
+        attempt = self._new_attempt("apply", desired)
+        thread = threading.Thread(
+            target=self._run,
+            args=(attempt, wait_seconds, None),
+            name=f"bootstrap-{attempt.attempt_id[:8]}",
+            daemon=True,
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return attempt
+
+    def run(
+        self, desired: OwnedSettings, wait_seconds: float, on_step: OnStep | None = None
+    ) -> AttemptState:
+        """Run a whole attempt in this thread (the CLI); returns its final state."""
+        return self._run(self._new_attempt("apply", desired), wait_seconds, on_step)
+
+    def undo(self, on_step: OnStep | None = None) -> AttemptState:
+        """Restore the owned settings recorded before the last change (one PATCH)."""
+        source = self.attempts.latest_with_previous(self.integration_id)
+        if source is None or source.previous is None:
+            raise NothingToUndo(
+                "nothing to undo: no change by this service to integration "
+                f"{self.integration_id} is recorded"
+            )
+        return self._run(self._new_attempt("undo", source.previous.restoring()), 0, on_step)
+
+    def close(self) -> None:
+        """Stop waiting threads and close the client's connections."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.client.close()
+
+    def _new_attempt(self, kind: str, target: OwnedSettings) -> AttemptState:
+        """Persist a new attempt; AttemptInProgress while another one is changing Sendcloud."""
+        if kind == "apply" and (problems := target.problems()):
+            raise InvalidDesiredSettings(problems)
+        current = self.attempts.latest(self.integration_id)
+        if current is not None:
+            # Fails an attempt whose process stopped mid-way, so it no longer blocks.
+            self.watcher.evaluate(current)
+        return self.attempts.create(self.integration_id, kind, target)
+
+    def _run(
+        self, attempt: AttemptState, wait_seconds: float, on_step: OnStep | None
+    ) -> AttemptState:
+        progress = Progress(self.attempts, attempt.attempt_id, on_step)
+        try:
+            self.attempts.update(attempt.attempt_id, state="applying")
+            if attempt.kind == "undo":
+                self._undo(progress, attempt.target)
+            else:
+                self._apply(progress, attempt.target, wait_seconds)
+        except BootstrapError as exc:
+            progress.end("failed", str(exc))
+            self.attempts.update(
+                attempt.attempt_id,
+                only_from=UNFINISHED,
+                state="failed",
+                message=str(exc),
+                hint=exc.hint,
+            )
+            log.warning("bootstrap_failed attempt_id=%s error=%s", attempt.attempt_id, exc)
+        except StorageUnavailable as exc:
+            log.error(
+                "bootstrap_storage_unavailable attempt_id=%s error=%s", attempt.attempt_id, exc
+            )
+            raise
+        except Exception as exc:  # noqa: BLE001 (logged by type and place just below)
+            # A background thread must leave a failed state behind, not die silently.
+            # Type and place only: the message of an unexpected error may carry data.
+            log.error(
+                "bootstrap_crashed attempt_id=%s error=%s where=%s",
+                attempt.attempt_id,
+                type(exc).__name__,
+                where(exc),
+            )
+            unexpected = BootstrapError(f"unexpected error ({type(exc).__name__})")
+            progress.end("failed", str(unexpected))
+            self.attempts.update(
+                attempt.attempt_id, only_from=UNFINISHED, state="failed", message=str(unexpected)
+            )
+        return self.attempts.get(attempt.attempt_id)
+
+    def _apply(self, progress: Progress, wanted: OwnedSettings, wait_seconds: float) -> None:
+        integration_owned, changes = self._read(progress, wanted)
+        url = wanted.webhook_url or ""
+        progress.begin("public_url_reachable", url)
+        progress.end("done", preflight(url, self._secret, progress.attempt_id))
+        if changes:
+            self._change(progress, wanted, integration_owned)
+        else:
+            progress.record(
+                "change_applied", "skipped", "already configured: nothing sent to Sendcloud"
+            )
+            progress.record("read_back", "skipped", "the settings just read already match")
+            earlier = self._earlier_proof(wanted)
+            if earlier:
+                now = datetime.now(UTC)
+                self.attempts.update(
+                    progress.attempt_id, state="verified", since=now, verified_at=now
+                )
+                progress.record("webhook_received", "skipped", earlier)
+                return
+        self._await(progress, url, wait_seconds)
+
+    def _undo(self, progress: Progress, restore: OwnedSettings) -> None:
+        _, changes = self._read(progress, restore)
+        progress.record("public_url_reachable", "skipped", "not needed to restore settings")
+        if changes:
+            self._change(progress, restore, None)
+        else:
+            progress.record(
+                "change_applied", "skipped", "the recorded settings are already in place"
+            )
+            progress.record("read_back", "skipped", "read just now")
+        progress.record(
+            "webhook_received", "skipped", "not awaited: the webhook may point elsewhere now"
+        )
+        now = datetime.now(UTC)
+        self.attempts.update(progress.attempt_id, state="verified", verified_at=now, since=now)
+
+    def _read(
+        self, progress: Progress, wanted: OwnedSettings
+    ) -> tuple[OwnedSettings, list[FieldChange]]:
+        """Steps credentials + integration found; returns the owned settings and what differs."""
+        progress.begin("credentials")
+        progress.end("done", self.client.check_credentials())
+        progress.begin("integration_found", f"id {self.integration_id}")
+        integration = self.client.get_integration(self.integration_id)
+        changes = wanted.changes_from(integration.owned)
+        names = ", ".join(c.name for c in changes) or "nothing (already configured)"
+        shop = integration.shop_name or "integration"
+        progress.end("done", f"{shop} (id {integration.id}); to change: {names}")
+        return integration.owned, changes
+
+    def _change(
+        self, progress: Progress, wanted: OwnedSettings, previous: OwnedSettings | None
+    ) -> None:
+        """Steps change applied + read back: record, PATCH, check the answer, GET and compare."""
+        aid, iid = progress.attempt_id, self.integration_id
+        if previous is not None:
+            # Recorded before the PATCH, so an undo is possible even if we crash right after it.
+            self.attempts.update(aid, previous=previous)
+        progress.begin("change_applied", "PATCH " + ", ".join(wanted.patch_body()))
+        # Deliveries count from just before the PATCH: Sendcloud may call us before it answers.
+        now = datetime.now(UTC)
+        self.attempts.update(aid, patched_at=now, since=now)
+        reported = self.client.patch_integration(iid, wanted)
+        wrong = [
+            c
+            for c in wanted.changes_from(OwnedSettings.from_mapping(reported))
+            if c.name in reported
+        ]
+        if wrong:
+            raise ChangeNotApplied(
+                f"Sendcloud accepted the change of integration {iid} but answered other values "
+                "for: " + ", ".join(f"{c.name} = {c.current!r}" for c in wrong)
+            )
+        confirmed = ", ".join(n for n in wanted.patch_body() if n in reported) or "it"
+        progress.end("done", "Sendcloud confirmed " + confirmed)
+        progress.begin("read_back")
+        wrong = wanted.changes_from(self.client.get_integration(iid).owned)
+        if wrong:
+            raise ChangeNotApplied(
+                f"reading integration {iid} back shows other values: "
+                + ", ".join(f"{c.name} is {c.current!r}" for c in wrong)
+            )
+        progress.end("done", "the integration now has every value that was set")
+
+    def _earlier_proof(self, wanted: OwnedSettings) -> str | None:
+        """Why the round trip for `wanted` is already proven, or None."""
+        earlier = self.attempts.latest_verified_apply(self.integration_id)
+        if earlier and earlier.verified_at and not wanted.changes_from(earlier.target):
+            return f"round trip already proven at {earlier.verified_at:%Y-%m-%d %H:%M:%S} UTC"
+        state = self.events.latest_integration_state(self.integration_id)
+        if (
+            state
+            and not state.deleted
+            and not wanted.changes_from(OwnedSettings.from_mapping(vars(state)))
+        ):
+            return "a signed webhook from Sendcloud already reported these settings"
+        return None
+
+    def _await(self, progress: Progress, url: str, wait_seconds: float) -> None:
+        aid = progress.attempt_id
+        deadline = datetime.now(UTC) + timedelta(seconds=wait_seconds)
+        self.attempts.update(
+            aid, only_from=("applying",), state="awaiting_webhook", deadline_at=deadline
+        )
+        progress.begin(
+            "webhook_received", f"waiting up to {wait_seconds:g} s for Sendcloud to call {url}"
+        )
+        while not self._stop.is_set():
+            attempt = self.watcher.evaluate(self.attempts.get(aid))
+            if attempt.state != "awaiting_webhook":
+                step = next(s for s in attempt.steps if s.name == "webhook_received")
+                if progress.on_step:
+                    progress.on_step(step.name, step.status, step.detail)
+                return
+            self.watcher.wait_for_delivery(POLL_SECONDS)

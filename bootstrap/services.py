@@ -1,0 +1,28 @@
+"""What the bootstrap's views and commands share, built once per app by `bootstrap.init_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+
+from bootstrap.bootstrapper import Bootstrapper
+from bootstrap.settings import BootstrapSettings
+from bootstrap.watch import Watcher
+from receivers.access import OperatorToken
+
+
+@dataclass(frozen=True)
+class BootstrapServices:
+    """The effective settings (after the sandbox), the onboarding token and the use-case."""
+
+    settings: BootstrapSettings
+    token: OperatorToken
+    bootstrapper: Bootstrapper
+    watcher: Watcher
+
+
+def services(app: Flask) -> BootstrapServices:
+    """The bootstrap services of `app`."""
+    found: BootstrapServices = app.extensions["bootstrap"]
+    return found
