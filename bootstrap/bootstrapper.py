@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bootstrap.attempts.state import ACTIVE, AttemptState
+from bootstrap.attempts.state import ACTIVE, AttemptState, earlier_proof
 from bootstrap.attempts.store import AttemptStore, OnStep, Progress
 from bootstrap.errors import BootstrapError, ChangeNotApplied, InvalidDesiredSettings, NothingToUndo
 from bootstrap.owned import FieldChange, OwnedSettings
@@ -57,8 +57,7 @@ class Bootstrapper:
     def plan(self, desired: OwnedSettings) -> Plan:
         """Read the integration and compare its owned fields with `desired` (no change made)."""
         live = self.client.get_integration(self.integration_id)
-        changes = desired.changes_from(live.owned)
-        return Plan(live.id, live.shop_name, live.owned, desired, changes)
+        return Plan(live.id, live.shop_name, live.owned, desired, desired.changes_from(live.owned))
 
     def start(self, desired: OwnedSettings, wait_seconds: float) -> AttemptState:
         """Persist a new attempt and run it in a background thread; returns at once."""
@@ -102,102 +101,79 @@ class Bootstrapper:
             raise InvalidDesiredSettings(problems)
         current = self.attempts.latest(self.integration_id)
         if current is not None:
-            # Fails an attempt whose process stopped mid-way, so it no longer blocks.
-            self.watcher.evaluate(current)
+            self.watcher.evaluate(current)  # fails one whose process stopped, so it cannot block
         return self.attempts.create(self.integration_id, kind, target)
 
-    def _run(
-        self, attempt: AttemptState, wait_seconds: float, on_step: OnStep | None
-    ) -> AttemptState:
-        progress = Progress(self.attempts, attempt.attempt_id, on_step)
+    def _run(self, attempt: AttemptState, wait: float, on_step: OnStep | None) -> AttemptState:
+        aid = attempt.attempt_id
+        progress = Progress(self.attempts, aid, on_step)
         try:
-            self.attempts.update(attempt.attempt_id, state="applying")
-            if attempt.kind == "undo":
-                self._undo(progress, attempt.target)
-            else:
-                self._apply(progress, attempt.target, wait_seconds)
-        except BootstrapError as exc:
+            self.attempts.update(aid, state="applying")
+            self._steps(progress, attempt.kind == "undo", attempt.target, wait)
+        except StorageUnavailable as exc:
+            log.error("bootstrap_storage_unavailable attempt_id=%s error=%s", aid, exc)
+            raise
+        except Exception as exc:  # noqa: BLE001 (an unexpected one is logged by type and place)
+            if not isinstance(exc, BootstrapError):
+                # A background thread must leave a failed state behind, not die silently.
+                # Type and place only: the message of an unexpected error may carry data.
+                what = type(exc).__name__
+                log.error(
+                    "bootstrap_crashed attempt_id=%s error=%s where=%s", aid, what, where(exc)
+                )
+                exc = BootstrapError(f"unexpected error ({what})")
+            log.warning("bootstrap_failed attempt_id=%s error=%s", aid, exc)
             progress.end("failed", str(exc))
             self.attempts.update(
-                attempt.attempt_id,
-                only_from=UNFINISHED,
-                state="failed",
-                message=str(exc),
-                hint=exc.hint,
+                aid, only_from=UNFINISHED, state="failed", message=str(exc), hint=exc.hint
             )
-            log.warning("bootstrap_failed attempt_id=%s error=%s", attempt.attempt_id, exc)
-        except StorageUnavailable as exc:
-            log.error(
-                "bootstrap_storage_unavailable attempt_id=%s error=%s", attempt.attempt_id, exc
-            )
-            raise
-        except Exception as exc:  # noqa: BLE001 (logged by type and place just below)
-            # A background thread must leave a failed state behind, not die silently.
-            # Type and place only: the message of an unexpected error may carry data.
-            log.error(
-                "bootstrap_crashed attempt_id=%s error=%s where=%s",
-                attempt.attempt_id,
-                type(exc).__name__,
-                where(exc),
-            )
-            unexpected = BootstrapError(f"unexpected error ({type(exc).__name__})")
-            progress.end("failed", str(unexpected))
-            self.attempts.update(
-                attempt.attempt_id, only_from=UNFINISHED, state="failed", message=str(unexpected)
-            )
-        return self.attempts.get(attempt.attempt_id)
+        return self.attempts.get(aid)
 
-    def _apply(self, progress: Progress, wanted: OwnedSettings, wait_seconds: float) -> None:
-        integration_owned, changes = self._read(progress, wanted)
+    def _steps(self, progress: Progress, undo: bool, wanted: OwnedSettings, wait: float) -> None:
+        """Every step of an apply, or of an undo (no pre-flight, no round trip to await)."""
+        progress.begin("credentials")
+        progress.end("done", self.client.check_credentials())
+        progress.begin("integration_found", f"id {self.integration_id}")
+        live = self.client.get_integration(self.integration_id)
+        changes = wanted.changes_from(live.owned)
+        names = ", ".join(c.name for c in changes) or "nothing (already configured)"
+        progress.end(
+            "done", f"{live.shop_name or 'integration'} (id {live.id}); to change: {names}"
+        )
         url = wanted.webhook_url or ""
-        progress.begin("public_url_reachable", url)
-        progress.end("done", preflight(url, self._secret, progress.attempt_id))
+        if undo:
+            progress.record("public_url_reachable", "skipped", "not needed to restore settings")
+        else:
+            progress.begin("public_url_reachable", url)
+            progress.end("done", preflight(url, self._secret, progress.attempt_id))
         if changes:
-            self._change(progress, wanted, integration_owned)
+            self._change(progress, wanted, None if undo else live.owned)
+        elif undo:
+            progress.record(
+                "change_applied", "skipped", "the recorded settings are already in place"
+            )
+            progress.record("read_back", "skipped", "read just now")
         else:
             progress.record(
                 "change_applied", "skipped", "already configured: nothing sent to Sendcloud"
             )
             progress.record("read_back", "skipped", "the settings just read already match")
-            earlier = self._earlier_proof(wanted)
-            if earlier:
-                now = datetime.now(UTC)
-                self.attempts.update(
-                    progress.attempt_id, state="verified", since=now, verified_at=now
-                )
-                progress.record("webhook_received", "skipped", earlier)
-                return
-        self._await(progress, url, wait_seconds)
-
-    def _undo(self, progress: Progress, restore: OwnedSettings) -> None:
-        _, changes = self._read(progress, restore)
-        progress.record("public_url_reachable", "skipped", "not needed to restore settings")
-        if changes:
-            self._change(progress, restore, None)
-        else:
-            progress.record(
-                "change_applied", "skipped", "the recorded settings are already in place"
+        if undo:
+            proof: str | None = "not awaited: the webhook may point elsewhere now"
+        elif not changes:
+            proof = earlier_proof(
+                wanted,
+                self.attempts.latest_verified_apply(self.integration_id),
+                self.events.latest_integration_state(self.integration_id),
             )
-            progress.record("read_back", "skipped", "read just now")
-        progress.record(
-            "webhook_received", "skipped", "not awaited: the webhook may point elsewhere now"
-        )
-        now = datetime.now(UTC)
-        self.attempts.update(progress.attempt_id, state="verified", verified_at=now, since=now)
-
-    def _read(
-        self, progress: Progress, wanted: OwnedSettings
-    ) -> tuple[OwnedSettings, list[FieldChange]]:
-        """Steps credentials + integration found; returns the owned settings and what differs."""
-        progress.begin("credentials")
-        progress.end("done", self.client.check_credentials())
-        progress.begin("integration_found", f"id {self.integration_id}")
-        integration = self.client.get_integration(self.integration_id)
-        changes = wanted.changes_from(integration.owned)
-        names = ", ".join(c.name for c in changes) or "nothing (already configured)"
-        shop = integration.shop_name or "integration"
-        progress.end("done", f"{shop} (id {integration.id}); to change: {names}")
-        return integration.owned, changes
+        else:
+            proof = None
+        if proof:
+            now = datetime.now(UTC)
+            self.attempts.update(progress.attempt_id, state="verified", since=now, verified_at=now)
+            progress.record("webhook_received", "skipped", proof)
+        else:
+            self._await(progress, url, wait)
 
     def _change(
         self, progress: Progress, wanted: OwnedSettings, previous: OwnedSettings | None
@@ -211,18 +187,14 @@ class Bootstrapper:
         # Deliveries count from just before the PATCH: Sendcloud may call us before it answers.
         now = datetime.now(UTC)
         self.attempts.update(aid, patched_at=now, since=now)
-        reported = self.client.patch_integration(iid, wanted)
-        wrong = [
-            c
-            for c in wanted.changes_from(OwnedSettings.from_mapping(reported))
-            if c.name in reported
-        ]
+        said = self.client.patch_integration(iid, wanted)
+        wrong = [c for c in wanted.changes_from(OwnedSettings.from_mapping(said)) if c.name in said]
         if wrong:
             raise ChangeNotApplied(
                 f"Sendcloud accepted the change of integration {iid} but answered other values "
                 "for: " + ", ".join(f"{c.name} = {c.current!r}" for c in wrong)
             )
-        confirmed = ", ".join(n for n in wanted.patch_body() if n in reported) or "it"
+        confirmed = ", ".join(name for name in wanted.patch_body() if name in said) or "it"
         progress.end("done", "Sendcloud confirmed " + confirmed)
         progress.begin("read_back")
         wrong = wanted.changes_from(self.client.get_integration(iid).owned)
@@ -233,29 +205,13 @@ class Bootstrapper:
             )
         progress.end("done", "the integration now has every value that was set")
 
-    def _earlier_proof(self, wanted: OwnedSettings) -> str | None:
-        """Why the round trip for `wanted` is already proven, or None."""
-        earlier = self.attempts.latest_verified_apply(self.integration_id)
-        if earlier and earlier.verified_at and not wanted.changes_from(earlier.target):
-            return f"round trip already proven at {earlier.verified_at:%Y-%m-%d %H:%M:%S} UTC"
-        state = self.events.latest_integration_state(self.integration_id)
-        if (
-            state
-            and not state.deleted
-            and not wanted.changes_from(OwnedSettings.from_mapping(vars(state)))
-        ):
-            return "a signed webhook from Sendcloud already reported these settings"
-        return None
-
-    def _await(self, progress: Progress, url: str, wait_seconds: float) -> None:
+    def _await(self, progress: Progress, url: str, wait: float) -> None:
         aid = progress.attempt_id
-        deadline = datetime.now(UTC) + timedelta(seconds=wait_seconds)
+        deadline = datetime.now(UTC) + timedelta(seconds=wait)
         self.attempts.update(
             aid, only_from=("applying",), state="awaiting_webhook", deadline_at=deadline
         )
-        progress.begin(
-            "webhook_received", f"waiting up to {wait_seconds:g} s for Sendcloud to call {url}"
-        )
+        progress.begin("webhook_received", f"waiting up to {wait:g} s for Sendcloud to call {url}")
         while not self._stop.is_set():
             attempt = self.watcher.evaluate(self.attempts.get(aid))
             if attempt.state != "awaiting_webhook":

@@ -78,16 +78,17 @@ def _dry_run(found: BootstrapServices) -> int:
 
 
 def _check(found: BootstrapServices) -> int:
-    report = found.watcher.check(_desired(found))
-    if report.deleted:
-        click.echo(f"Drift: integration {report.integration_id} no longer exists at Sendcloud.")
+    iid = found.settings.integration_id
+    changes = found.watcher.check(_desired(found))
+    if changes is None:
+        click.echo(f"Drift: integration {iid} no longer exists at Sendcloud.")
         return EXIT_DRIFT
-    if report.changes:
-        click.echo(f"Drift: integration {report.integration_id} differs from the desired settings:")
-        for change in report.changes:
+    if changes:
+        click.echo(f"Drift: integration {iid} differs from the desired settings:")
+        for change in changes:
             click.echo(f"  {change.name}: live {change.current!r}, desired {change.desired!r}")
         return EXIT_DRIFT
-    click.echo(f"No drift: integration {report.integration_id} matches the desired settings.")
+    click.echo(f"No drift: integration {iid} matches the desired settings.")
     return EXIT_OK
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -25,37 +25,28 @@ _FALSE = {"false", "0", "no", "off"}
 AuthMode = Literal["oauth2", "basic"]
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class BootstrapSettings:
     """Who we are at Sendcloud and what we want the integration to look like."""
 
     sandbox: bool
     integration_id: int | None
-    public_key: str | None
-    secret_key: str | None
+    # Keys and tokens stay out of every repr, log line and error message.
+    public_key: str | None = field(repr=False)
+    secret_key: str | None = field(repr=False)
     auth: AuthMode
     api_url: str
     token_url: str
     service_point_enabled: bool
     service_point_carriers: tuple[str, ...]
     public_url: str | None
-    onboarding_token: str | None
-    flask_secret_key: str | None
+    onboarding_token: str | None = field(repr=False)
+    flask_secret_key: str | None = field(repr=False)
     trusted_proxy_hops: int
     # Sandbox mode only: where this process serves itself on loopback (set by the sandbox).
     local_url: str | None = None
     # Total time one Sendcloud call may spend retrying 429/5xx/connection errors.
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
-
-    def __repr__(self) -> str:
-        # Keys and tokens stay out of every repr, log line and error message.
-        return (
-            f"BootstrapSettings(sandbox={self.sandbox}, integration_id={self.integration_id}, "
-            f"auth={self.auth}, api_url={self.api_url}, "
-            f"service_point_enabled={self.service_point_enabled}, "
-            f"service_point_carriers={list(self.service_point_carriers)}, "
-            f"public_url={self.public_url}, trusted_proxy_hops={self.trusted_proxy_hops})"
-        )
 
 
 def is_loopback_host(host: str) -> bool:

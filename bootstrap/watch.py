@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bootstrap.attempts.state import ACTIVE, STATES, AttemptState
+from bootstrap.attempts.state import (
+    ACTIVE,
+    INTEGRATION_ACTIONS,
+    STATES,
+    AttemptState,
+    integration_id_of,
+    reported,
+    round_trip_verdict,
+)
 from bootstrap.attempts.store import AttemptStore
 from bootstrap.errors import BootstrapError, IntegrationNotFound
 from bootstrap.owned import FieldChange, OwnedSettings
@@ -19,9 +25,6 @@ from receivers.store import EventStore, StoredEvent
 
 log = logging.getLogger(__name__)
 
-INTEGRATION_ACTIONS = frozenset(
-    {"integration_updated", "integration_connected", "integration_deleted"}
-)
 LIVE_CACHE_SECONDS = 10.0
 TIMEOUT_HINT = (
     "Sendcloud may only call the webhook on the next event. Open Sendcloud > Settings > "
@@ -29,67 +32,11 @@ TIMEOUT_HINT = (
     "now still completes the proof (reload the onboarding page or run the bootstrap again)."
 )
 DRIFT_HINT = "Run the bootstrap again (onboarding page or `flask --app app bootstrap`)."
+DELETED_HINT = (
+    "Create or pick an integration, then set SENDCLOUD_INTEGRATION_ID and run the bootstrap."
+)
 WAITING = ("awaiting_webhook", "timed_out")
 NOT_DELETED = tuple(state for state in STATES if state != "deleted")
-
-
-def event_integration_id(event: StoredEvent) -> int | None:
-    """The integration id of an integration event (stored column, else the payload)."""
-    if event.integration_id is not None:
-        return event.integration_id
-    found = _integration(event).get("id")
-    return found if isinstance(found, int) else None
-
-
-def reported(event: StoredEvent) -> OwnedSettings:
-    """The owned settings an integration event reports (missing ones are None)."""
-    return OwnedSettings.from_mapping(_integration(event))
-
-
-def _integration(event: StoredEvent) -> dict[str, object]:
-    found = event.payload.get("integration") if isinstance(event.payload, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one delivery means for an attempt: `verified` or `deleted`, with a detail."""
-
-    state: str
-    event: StoredEvent
-    detail: str
-
-
-def round_trip_verdict(
-    events: Iterable[StoredEvent], integration_id: int, target: OwnedSettings
-) -> Verdict | None:
-    """The first delivery that proves (or ends) the round trip for `target`, if any.
-
-    Any correctly signed delivery proves Sendcloud reaches us with our key; an
-    integration_updated/connected event of our integration must also show what was set.
-    """
-    for event in events:
-        when = event.received_at.strftime("%H:%M:%S")
-        described = f"signed {event.action} delivery #{event.id} received at {when} UTC"
-        if event.action not in INTEGRATION_ACTIONS:
-            return Verdict("verified", event, described)
-        if event_integration_id(event) != integration_id or event.outcome == "stale":
-            continue
-        if event.action == "integration_deleted":
-            return Verdict("deleted", event, f"the integration was deleted ({described})")
-        if not target.changes_from(reported(event)):
-            return Verdict("verified", event, described + "; its settings match")
-        # Otherwise an older change, delivered late: keep waiting for ours.
-    return None
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """Live settings at Sendcloud compared with the desired ones."""
-
-    integration_id: int
-    deleted: bool
-    changes: list[FieldChange]
 
 
 class Watcher:
@@ -121,18 +68,30 @@ class Watcher:
 
     def evaluate(self, attempt: AttemptState) -> AttemptState:
         """Apply what the store and the clock say to one attempt; return its fresh state."""
-        aid, now = attempt.attempt_id, datetime.now(UTC)
-        if attempt.state in WAITING and attempt.since is not None:
-            found = self.events.events_received_since(attempt.since)
-            verdict = round_trip_verdict(found, self.integration_id, attempt.target)
-            if verdict:
-                self._conclude(attempt, verdict)
-            elif (
-                attempt.state == "awaiting_webhook"
-                and attempt.deadline_at
-                and now >= attempt.deadline_at
+        aid, since, deadline = attempt.attempt_id, attempt.since, attempt.deadline_at
+        now = datetime.now(UTC)
+        if attempt.state in WAITING and since is not None:
+            found = round_trip_verdict(
+                self.events.events_received_since(since), self.integration_id, attempt.target
+            )
+            if found and self.attempts.update(
+                aid,
+                only_from=WAITING,
+                state=found.state,
+                message=None if found.state == "verified" else found.detail,
+                hint=None,
+                **({"verified_at": now} if found.state == "verified" else {}),
             ):
-                waited = (attempt.deadline_at - attempt.since).total_seconds()
+                status = "done" if found.state == "verified" else "failed"
+                self.attempts.set_step(aid, "webhook_received", status, found.detail)
+                log.info(
+                    "bootstrap_round_trip attempt_id=%s state=%s event_id=%s",
+                    aid,
+                    found.state,
+                    found.event.id,
+                )
+            elif not found and attempt.state == "awaiting_webhook" and deadline and now >= deadline:
+                waited = (deadline - since).total_seconds()
                 if self.attempts.update(
                     aid,
                     only_from=("awaiting_webhook",),
@@ -161,13 +120,13 @@ class Watcher:
             try:
                 # A snapshot read before this attempt's PATCH (on any worker) says nothing
                 # about the settings it applied.
-                live = self._live_settings(not_before=attempt.patched_at or attempt.started_at)
+                live = self.live_settings(not_before=attempt.patched_at or attempt.started_at)
             except BootstrapError as exc:
                 log.warning(
-                    "live_check_failed integration_id=%s error=%s", attempt.integration_id, exc
+                    "live_check_failed integration_id=%s error=%s", self.integration_id, exc
                 )
                 return attempt
-            self._compare(attempt, live.owned if live else None, "live settings")
+            self.compare(attempt, live, "live settings")
             attempt = self.attempts.get(attempt.attempt_id)
         return attempt
 
@@ -177,41 +136,37 @@ class Watcher:
             self._arrivals.notify_all()  # waiting attempts look again now
         if event.action not in INTEGRATION_ACTIONS or event.outcome == "stale":
             return
-        if event_integration_id(event) != self.integration_id:
-            return
         attempt = self.attempts.latest(self.integration_id)
-        if attempt is None:
+        if attempt is None or integration_id_of(event) != self.integration_id:
             return
         if event.action == "integration_deleted":
-            self._compare(attempt, None, f"delivery #{event.id}")
+            self.compare(attempt, None, f"delivery #{event.id}")
         elif attempt.state in WAITING:
             self.evaluate(attempt)
         else:
-            self._compare(attempt, reported(event), f"delivery #{event.id}")
+            self.compare(attempt, reported(event), f"delivery #{event.id}")
 
-    def check(self, desired: OwnedSettings) -> DriftReport:
-        """Read the live settings now and compare them field by field with `desired`."""
-        live = self._live_settings(max_age=0)
+    def check(self, desired: OwnedSettings) -> list[FieldChange] | None:
+        """Read the live settings now: how they differ from `desired` (None: integration gone)."""
+        live = self.live_settings(max_age=0)
         attempt = self.attempts.latest(self.integration_id)
         if attempt is not None:
-            self._compare(attempt, live.owned if live else None, "drift check")
-        if live is None:
-            return DriftReport(self.integration_id, deleted=True, changes=[])
-        return DriftReport(
-            self.integration_id, deleted=False, changes=desired.changes_from(live.owned)
-        )
+            self.compare(attempt, live, "drift check")
+        return None if live is None else desired.changes_from(live)
 
-    def _live_settings(
+    def live_settings(
         self, max_age: float = LIVE_CACHE_SECONDS, not_before: datetime | None = None
-    ) -> Integration | None:
+    ) -> OwnedSettings | None:
+        """The owned settings at Sendcloud (None: the integration is gone), read at most
+        `max_age` seconds ago and not before `not_before`."""
         with self._live_lock:
             cached = self._live
         if (
             cached
             and time.monotonic() - cached[0] < max_age
-            and (not_before is None or cached[1] >= not_before)
+            and cached[1] >= (not_before or cached[1])
         ):
-            return cached[2]
+            return cached[2].owned if cached[2] else None
         read_at = datetime.now(UTC)
         try:
             live: Integration | None = self.client.get_integration(self.integration_id)
@@ -219,43 +174,18 @@ class Watcher:
             live = None
         with self._live_lock:
             self._live = (time.monotonic(), read_at, live)
-        return live
+        return live.owned if live else None
 
-    def _conclude(self, attempt: AttemptState, verdict: Verdict) -> None:
-        verified = verdict.state == "verified"
-        if self.attempts.update(
-            attempt.attempt_id,
-            only_from=WAITING,
-            state=verdict.state,
-            message=None if verified else verdict.detail,
-            hint=None,
-            **({"verified_at": datetime.now(UTC)} if verified else {}),
-        ):
-            status = "done" if verified else "failed"
-            self.attempts.set_step(attempt.attempt_id, "webhook_received", status, verdict.detail)
-            log.info(
-                "bootstrap_round_trip attempt_id=%s state=%s event_id=%s",
-                attempt.attempt_id,
-                verdict.state,
-                verdict.event.id,
-            )
-
-    def _compare(self, attempt: AttemptState, live: OwnedSettings | None, source: str) -> None:
-        """Mark a settled attempt deleted, drifted, or (settings match again) verified."""
+    def compare(self, attempt: AttemptState, live: OwnedSettings | None, source: str) -> None:
+        """Mark a settled attempt deleted (`live` None), drifted, or verified again."""
         aid = attempt.attempt_id
         if live is None:
+            message = f"the integration was deleted ({source})"
             if self.attempts.update(
-                aid,
-                only_from=NOT_DELETED,
-                state="deleted",
-                message=f"the integration was deleted ({source})",
-                hint="Create or pick an integration, then set "
-                "SENDCLOUD_INTEGRATION_ID and run the bootstrap.",
+                aid, only_from=NOT_DELETED, state="deleted", message=message, hint=DELETED_HINT
             ):
                 log.warning(
-                    "integration_deleted integration_id=%s source=%s",
-                    attempt.integration_id,
-                    source,
+                    "integration_deleted integration_id=%s source=%s", self.integration_id, source
                 )
             return
         changes = attempt.target.changes_from(live)
@@ -266,10 +196,11 @@ class Watcher:
             if self.attempts.update(
                 aid, only_from=("verified",), state="drifted", message=message, hint=DRIFT_HINT
             ):
+                names = ",".join(c.name for c in changes)
                 log.warning(
                     "integration_drifted integration_id=%s fields=%s source=%s",
-                    attempt.integration_id,
-                    ",".join(c.name for c in changes),
+                    self.integration_id,
+                    names,
                     source,
                 )
         elif not changes and attempt.state == "drifted" and attempt.verified_at is not None:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
+from bootstrap.attempts.state import round_trip_verdict
 from bootstrap.owned import OwnedSettings, desired
 from bootstrap.sendcloud.schemas import error_message, load_integration, load_update_response
-from bootstrap.watch import round_trip_verdict
 from receivers.store import StoredEvent
 
 URL = "https://shop.example.com/webhooks/sendcloud"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bootstrap.sandbox import Sandbox, faults, outbox
+from bootstrap.sandbox import Sandbox, delivery, faults, outbox
 from receivers.db import Database
 from tests.sandbox_fixture import WebhookCatcher
 
@@ -67,7 +67,7 @@ def test_each_queued_webhook_is_delivered_once_by_racing_workers(
     with databases[0].begin_write() as conn:
         for n in range(15):
             outbox.enqueue(conn, "test_webhook", webhook_catcher.url, {"n": n}, "secret")
-    workers = [outbox.DeliveryWorker(db, lambda: 1.0) for db in databases]
+    workers = [delivery.DeliveryWorker(db, lambda: 1.0) for db in databases]
     _race([threading.Thread(target=w.run_once) for w in workers])
     received = sorted(json.loads(h.body)["n"] for h in webhook_catcher.wait_for(15))
     assert received == list(range(15))

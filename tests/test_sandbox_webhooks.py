@@ -11,7 +11,7 @@ import time
 import requests
 import sqlalchemy as sa
 
-from bootstrap.sandbox import Sandbox, outbox, webhooks
+from bootstrap.sandbox import Sandbox, delivery, outbox, webhooks
 from bootstrap.sandbox.tables import outbox as outbox_table
 from receivers.db import Database
 from tests.sandbox_fixture import CapturedWebhook, SendcloudSandbox, WebhookCatcher
@@ -203,7 +203,7 @@ def test_two_delivery_workers_deliver_each_webhook_once(
 ) -> None:
     # A second process's worker on the same database, racing the fixture's own worker.
     other_db = Database(sendcloud.db.url)
-    other = outbox.DeliveryWorker(other_db, lambda: 1.0)
+    other = delivery.DeliveryWorker(other_db, lambda: 1.0)
     try:
         box = Sandbox(sendcloud.db)
         with sendcloud.db.begin_write() as conn:

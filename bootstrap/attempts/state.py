@@ -1,12 +1,14 @@
-"""The state of one bootstrap attempt and its steps, as every worker reads it."""
+"""The state of one bootstrap attempt and its steps, and what a delivery means for it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bootstrap.owned import OwnedSettings
+from receivers.store import IntegrationState, StoredEvent
 
 STATES = (
     "planned",
@@ -30,6 +32,7 @@ STEPS = (
     ("webhook_received", "Webhook received"),
 )
 STEP_LABELS = dict(STEPS)
+INTEGRATION_ACTIONS = ("integration_updated", "integration_connected", "integration_deleted")
 
 
 @dataclass(frozen=True)
@@ -75,15 +78,77 @@ class AttemptState:
             **self.target.to_json(),
             "previous_settings": self.previous.to_json() if self.previous else None,
             "steps": [step.to_json() for step in self.steps],
-            **{
-                name: moment.isoformat() if moment else None
-                for name, moment in (
-                    ("started_at", self.started_at),
-                    ("patched_at", self.patched_at),
-                    ("deadline_at", self.deadline_at),
-                    ("verified_at", self.verified_at),
-                )
-            },
+            "started_at": _iso(self.started_at),
+            "patched_at": _iso(self.patched_at),
+            "deadline_at": _iso(self.deadline_at),
+            "verified_at": _iso(self.verified_at),
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _integration(event: StoredEvent) -> dict[str, Any]:
+    found = event.payload.get("integration") if isinstance(event.payload, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def integration_id_of(event: StoredEvent) -> int | None:
+    """The integration id of an integration event (stored column, else the payload)."""
+    found = event.integration_id or _integration(event).get("id")
+    return found if isinstance(found, int) else None
+
+
+class Verdict(NamedTuple):
+    """What one delivery means for an attempt: `verified` or `deleted`, with a detail."""
+
+    state: str
+    event: StoredEvent
+    detail: str
+
+
+def round_trip_verdict(
+    events: Iterable[StoredEvent], integration_id: int, target: OwnedSettings
+) -> Verdict | None:
+    """The first delivery that proves (or ends) the round trip for `target`, if any.
+
+    Any correctly signed delivery proves Sendcloud reaches us with our key; an
+    integration_updated/connected event of our integration must also show what was set.
+    """
+    for event in events:
+        when = event.received_at.strftime("%H:%M:%S")
+        described = f"signed {event.action} delivery #{event.id} received at {when} UTC"
+        if event.action not in INTEGRATION_ACTIONS:
+            return Verdict("verified", event, described)
+        if integration_id_of(event) != integration_id or event.outcome == "stale":
+            continue
+        if event.action == "integration_deleted":
+            return Verdict("deleted", event, f"the integration was deleted ({described})")
+        if not target.changes_from(reported(event)):
+            return Verdict("verified", event, described + "; its settings match")
+        # Otherwise an older change, delivered late: keep waiting for ours.
+    return None
+
+
+def reported(event: StoredEvent) -> OwnedSettings:
+    """The owned settings an integration event reports (missing ones are None)."""
+    return OwnedSettings.from_mapping(_integration(event))
+
+
+def earlier_proof(
+    wanted: OwnedSettings, earlier: AttemptState | None, told: IntegrationState | None
+) -> str | None:
+    """Why the round trip for `wanted` is already proven (by the `earlier` verified attempt,
+    or by what a signed webhook `told`), or None."""
+    if earlier and earlier.verified_at and not wanted.changes_from(earlier.target):
+        return f"round trip already proven at {earlier.verified_at:%Y-%m-%d %H:%M:%S} UTC"
+    if (
+        told
+        and not told.deleted
+        and not wanted.changes_from(OwnedSettings.from_mapping(vars(told)))
+    ):
+        return "a signed webhook from Sendcloud already reported these settings"
+    return None

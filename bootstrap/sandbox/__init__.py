@@ -19,10 +19,12 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bootstrap.sandbox.api import create_sandbox_app
 from bootstrap.sandbox.cli import sandbox_cli
-from bootstrap.sandbox.runtime import Sandbox, SandboxConfig, load_sandbox_config, sandbox_of
+from bootstrap.sandbox.runtime import DEFAULT_RETRY_SCALE, Sandbox, SandboxConfig, sandbox_of
 from bootstrap.sandbox.tables import MIGRATIONS
 from bootstrap.settings import BootstrapSettings
 from receivers.db import Database
+from receivers.errors import ConfigurationError
+from receivers.settings import decimal_number, whole_number
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -78,6 +80,30 @@ def start(
         token_url=f"{twin.url}{MOUNT}/oauth2/token",
         local_url=twin.url,
     )
+
+
+def load_sandbox_config(env: Mapping[str, str]) -> SandboxConfig:
+    """Read SANDBOX_TOKEN_LIFETIME and SANDBOX_RETRY_SCALE; raise ConfigurationError if bad."""
+    problems: list[str] = []
+    lifetime = whole_number(
+        env,
+        "SANDBOX_TOKEN_LIFETIME",
+        SandboxConfig.token_lifetime,
+        problems,
+        what="a number of seconds > 0",
+        valid=lambda n: n > 0,
+    )
+    scale = decimal_number(
+        env,
+        "SANDBOX_RETRY_SCALE",
+        DEFAULT_RETRY_SCALE,
+        problems,
+        what="a factor > 0 and <= 1 (1 = Sendcloud's real retry schedule)",
+        valid=lambda f: 0 < f <= 1,
+    )
+    if problems:
+        raise ConfigurationError(problems)
+    return SandboxConfig(token_lifetime=lifetime, retry_scale=scale)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -1,27 +1,19 @@
-"""The webhook outbox: signed bodies queued in the database, delivered like Sendcloud does.
+"""The webhook outbox: signed bodies queued in the database, and every delivery attempt.
 
 Rows are claimed atomically, so the delivery thread of every worker may run at once.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bootstrap.sandbox import faults
 from bootstrap.sandbox.tables import clients, deliveries, now_ms, outbox
 from bootstrap.sandbox.webhooks import serialise, sign
 from receivers.db import Database
-from receivers.errors import StorageUnavailable
-
-log = logging.getLogger(__name__)
 
 # Sendcloud: 10 retries, the first after 5 minutes, doubling, at most 1 hour apart.
 MAX_RETRIES = 10
@@ -29,9 +21,7 @@ FIRST_RETRY_S = 300
 MAX_RETRY_S = 3600
 # A claimed delivery whose worker died is handed out again after this long.
 LEASE_MS = 60_000
-# Other processes queue webhooks too; this is how soon this one notices theirs.
-POLL_SECONDS = 0.5
-TIMEOUT = (3.05, 10)
+DROPPED = "dropped by fault injection"
 
 
 @dataclass(frozen=True, repr=False)
@@ -135,19 +125,15 @@ def retry_delay_s(retry: int, scale: float) -> float:
     return float(min(FIRST_RETRY_S * 2 ** (retry - 1), MAX_RETRY_S)) * scale
 
 
-def deliver(db: Database, item: Claimed, scale: float) -> DeliveryAttempt:
-    """POST (or, under fault injection, drop) one claimed webhook; record the attempt and
-    decide: delivered, retry later, or give up after 10 retries."""
-    status_code, error, dropped = None, None, faults.take_drop(db)
-    if dropped:
-        error = "dropped by fault injection"
-    else:
-        status_code, error = _post(item)
+def record(
+    db: Database, item: Claimed, status_code: int | None, error: str | None, scale: float
+) -> DeliveryAttempt:
+    """Record one attempt and decide: delivered, dropped, retry later, or give up after 10."""
     now, attempt = now_ms(), item.attempts + 1
     values: dict[str, Any] = {"attempts": attempt, "claimed_until_ms": 0, "state": "pending"}
     if status_code is not None and 200 <= status_code < 300:
         values["state"] = "delivered"
-    elif dropped:
+    elif error == DROPPED:
         values["state"] = "dropped"
     elif attempt > MAX_RETRIES:
         values["state"] = "failed"
@@ -165,36 +151,16 @@ def deliver(db: Database, item: Claimed, scale: float) -> DeliveryAttempt:
     with db.begin_write() as conn:
         conn.execute(outbox.update().where(outbox.c.id == item.id).values(**values))
         result = conn.execute(deliveries.insert().values(**recorded).returning(deliveries.c.id))
-        found = DeliveryAttempt(id=int(result.scalar_one()), state=values["state"], **recorded)
-    log.info(
-        "sandbox_webhook_attempt id=%s action=%s attempt=%s status=%s state=%s",
-        item.id,
-        item.action,
-        attempt,
-        status_code,
-        found.state,
-    )
+        return DeliveryAttempt(id=int(result.scalar_one()), state=values["state"], **recorded)
+
+
+def next_due_ms(db: Database) -> int | None:
+    """When the earliest pending row is due, or None when nothing waits."""
+    with db.begin_read() as conn:
+        found: int | None = conn.execute(
+            sa.select(sa.func.min(outbox.c.due_ms)).where(outbox.c.state == "pending")
+        ).scalar()
     return found
-
-
-def _post(item: Claimed) -> tuple[int | None, str | None]:
-    headers = {
-        "Content-Type": "application/json",
-        "Sendcloud-Signature": item.signature,
-        "User-Agent": "Sendcloud-Sandbox/1.0",
-    }
-    try:
-        # No redirects: Sendcloud does not follow them either.
-        with requests.post(
-            item.url,
-            data=item.body.encode(),
-            headers=headers,
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        ) as response:
-            return response.status_code, None
-    except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: could not reach {item.url}"
 
 
 def attempts(db: Database) -> list[DeliveryAttempt]:
@@ -206,57 +172,3 @@ def attempts(db: Database) -> list[DeliveryAttempt]:
             .order_by(deliveries.c.id)
         ).all()
     return [DeliveryAttempt(**row._asdict()) for row in rows]
-
-
-class DeliveryWorker:
-    """The delivery thread of one process."""
-
-    def __init__(self, db: Database, scale: Callable[[], float]) -> None:
-        self._db = db
-        self._scale = scale
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="sandbox-delivery", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        """Something was queued in this process: deliver it now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Stop the thread and wait for the delivery in flight."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(15)
-
-    def run_once(self) -> int:
-        """Deliver every row that is due now; return how many attempts were made."""
-        count = 0
-        while not self._stop.is_set() and (item := claim(self._db)) is not None:
-            deliver(self._db, item, self._scale())
-            count += 1
-        return count
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            # Clear before looking: a wake-up that arrives while we deliver is not lost.
-            self._wake.clear()
-            wait = POLL_SECONDS
-            try:
-                self.run_once()
-                with self._db.begin_read() as conn:
-                    due = conn.execute(
-                        sa.select(sa.func.min(outbox.c.due_ms)).where(outbox.c.state == "pending")
-                    ).scalar()
-            except StorageUnavailable as exc:
-                log.warning("sandbox_delivery_storage_unavailable error=%s", exc)
-                due = None
-            if due is not None:
-                wait = max(0.0, min(wait, (due - now_ms()) / 1000))
-            self._wake.wait(wait)

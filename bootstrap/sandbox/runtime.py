@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,15 +11,13 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import Connection
 
-from bootstrap.sandbox import control, faults, integrations, outbox, webhooks
+from bootstrap.sandbox import control, delivery, faults, integrations, outbox, webhooks
 from bootstrap.sandbox.errors import IntegrationNotFound, TriggerFailed, ValidationFailed
 from bootstrap.sandbox.faults import Faults
 from bootstrap.sandbox.tables import MIGRATIONS, clients
 from bootstrap.sandbox.tables import faults as fault_switches
 from bootstrap.sandbox.tables import integrations as integration_rows
 from receivers.db import Database
-from receivers.errors import ConfigurationError
-from receivers.settings import decimal_number, whole_number
 
 # Sendcloud retries after 5 minutes first; 1/300 makes that one second in the sandbox.
 DEFAULT_RETRY_SCALE = 1 / 300
@@ -31,30 +29,6 @@ class SandboxConfig:
 
     token_lifetime: int = 3600  # seconds, Sendcloud's 1 hour
     retry_scale: float = DEFAULT_RETRY_SCALE  # 1.0 = Sendcloud's real retry schedule
-
-
-def load_sandbox_config(env: Mapping[str, str]) -> SandboxConfig:
-    """Read SANDBOX_TOKEN_LIFETIME and SANDBOX_RETRY_SCALE; raise ConfigurationError if bad."""
-    problems: list[str] = []
-    lifetime = whole_number(
-        env,
-        "SANDBOX_TOKEN_LIFETIME",
-        SandboxConfig.token_lifetime,
-        problems,
-        what="a number of seconds > 0",
-        valid=lambda n: n > 0,
-    )
-    scale = decimal_number(
-        env,
-        "SANDBOX_RETRY_SCALE",
-        DEFAULT_RETRY_SCALE,
-        problems,
-        what="a factor > 0 and <= 1 (1 = Sendcloud's real retry schedule)",
-        valid=lambda f: 0 < f <= 1,
-    )
-    if problems:
-        raise ConfigurationError(problems)
-    return SandboxConfig(token_lifetime=lifetime, retry_scale=scale)
 
 
 def sandbox_of(app: Flask) -> Sandbox | None:
@@ -74,7 +48,7 @@ class Sandbox:
     def __init__(self, db: Database, config: SandboxConfig | None = None) -> None:
         self.db = db
         self.config = config or SandboxConfig()
-        self.worker = outbox.DeliveryWorker(db, lambda: self.config.retry_scale)
+        self.worker = delivery.DeliveryWorker(db, lambda: self.config.retry_scale)
         # Zero-config mode: where this process serves itself (the twin) on loopback.
         self.local_url: str | None = None
 
@@ -174,7 +148,7 @@ class Sandbox:
             key = outbox.secret_for(conn, integration_id) or ""
             payload = webhooks.payload(action, row, options)
             item = outbox.enqueue(conn, action, target, payload, key, claimed=True)
-        return outbox.deliver(self.db, item, self.config.retry_scale)
+        return delivery.deliver(self.db, item, self.config.retry_scale)
 
     def faults(self, **changes: Any) -> Faults:
         """TEST-ONLY: change fault-injection switches (none: just read them)."""
