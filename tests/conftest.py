@@ -233,8 +233,11 @@ def artifacts_dir() -> Path:
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """Tests that use PostgreSQL carry the `postgres` marker automatically."""
+    """Every test that uses PostgreSQL carries the `postgres` marker: those asking for pg_url
+    or pg_server, and those a fixture parametrised with "postgresql" runs against it (such a
+    fixture asks for pg_url through request.getfixturevalue, invisible to fixturenames)."""
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if "pg_url" in names or "pg_server" in names:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & {"pg_url", "pg_server"} or "postgresql" in params.values():
             item.add_marker(pytest.mark.postgres)
