@@ -141,6 +141,25 @@ def live_server() -> Iterator[Callable[..., LoopbackServer]]:
         server.stop()
 
 
+def fresh_env(**extra: str) -> dict[str, str]:
+    """This process's environment without Sendcloud settings (a fresh machine), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_"))}
+    return {**env, **extra}
+
+
+def run_flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app app ARGS` in a subprocess of the repository, its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def wait_for_http(url: str, timeout: float = 20.0) -> None:
     """Poll `url` until it answers anything, or fail."""
     deadline = time.monotonic() + timeout
@@ -162,10 +181,7 @@ class Gunicorn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        full_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_POINT"))
-        }
-        full_env.update(env)
+        full_env = fresh_env(**env)
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             [

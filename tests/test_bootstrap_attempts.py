@@ -45,8 +45,26 @@ def shared_env(
     sendcloud: SendcloudSandbox, tmp_path: Path, public: LoopbackServer
 ) -> dict[str, str]:
     """Real-keys env whose PUBLIC_URL is `public`; every app built from it shares one DB."""
+    return _env(f"sqlite:///{tmp_path / 'shared.sqlite3'}", sendcloud, public)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_env(
+    request: pytest.FixtureRequest,
+    sendcloud: SendcloudSandbox,
+    tmp_path: Path,
+    public: LoopbackServer,
+) -> dict[str, str]:
+    """`shared_env` on SQLite, then on PostgreSQL (ask for it before make_app: the schema
+    must outlive the apps' background threads)."""
+    if request.param == "postgresql":
+        return _env(request.getfixturevalue("pg_url"), sendcloud, public)
+    return _env(f"sqlite:///{tmp_path / 'shared.sqlite3'}", sendcloud, public)
+
+
+def _env(database_url: str, sendcloud: SendcloudSandbox, public: LoopbackServer) -> dict[str, str]:
     return {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "DATABASE_URL": database_url,
         **sendcloud.env(),
         "PUBLIC_URL": public.url,
         "SERVICE_POINT_CARRIERS": "ups",
@@ -90,31 +108,16 @@ def test_start_returns_at_once_and_the_attempt_finishes_in_the_background(
     ]
 
 
-def _cross_process_round_trip(
-    make_app: Callable[..., Flask], env: dict[str, str], public: LoopbackServer
+def test_a_webhook_landing_on_another_process_verifies_the_attempt(
+    any_store_env: dict[str, str], make_app: Callable[..., Flask], public: LoopbackServer
 ) -> None:
-    runner = make_app(env)  # runs the attempt, receives nothing
-    public.app = receiver = make_app(env)  # serves PUBLIC_URL: Sendcloud's webhook lands here
+    runner = make_app(any_store_env)  # runs the attempt, receives nothing
+    public.app = receiver = make_app(any_store_env)  # serves PUBLIC_URL: the webhook lands here
 
     services(runner).bootstrapper.start(wanted(runner), wait_seconds=10)
 
     assert wait_for_state(runner, "verified") == "verified"
     assert wait_for_state(receiver, "verified") == "verified"
-
-
-def test_a_webhook_landing_on_another_process_verifies_the_attempt(
-    make_app: Callable[..., Flask], shared_env: dict[str, str], public: LoopbackServer
-) -> None:
-    _cross_process_round_trip(make_app, shared_env, public)
-
-
-def test_the_round_trip_across_processes_works_on_postgresql(
-    pg_url: str,  # first, so its schema outlives the apps' background threads
-    make_app: Callable[..., Flask],
-    shared_env: dict[str, str],
-    public: LoopbackServer,
-) -> None:
-    _cross_process_round_trip(make_app, {**shared_env, "DATABASE_URL": pg_url}, public)
 
 
 def test_after_a_restart_the_attempt_is_re_evaluated_from_the_database(
@@ -142,11 +145,11 @@ def test_after_a_restart_the_attempt_is_re_evaluated_from_the_database(
     assert latest.previous.webhook_url is None
 
 
-def _start_at_the_same_instant(
-    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+def test_workers_starting_at_the_same_instant_start_exactly_one_attempt(
+    any_store_env: dict[str, str], make_app: Callable[..., Flask], sendcloud: SendcloudSandbox
 ) -> None:
     """Two apps on one database (two workers), two threads each, start at once: one wins."""
-    apps = [make_app(env) for _ in range(2)]
+    apps = [make_app(any_store_env) for _ in range(2)]
     workers = [services(app) for app in apps]
     # A slow Sendcloud keeps the winner applying while the others try to start.
     sendcloud.faults(latency_ms=500)
@@ -174,21 +177,6 @@ def _start_at_the_same_instant(
     with workers[0].bootstrapper.attempts.db.begin_read() as conn:
         stored = conn.execute(sa.select(attempts.c.id)).scalars().all()
     assert stored == started
-
-
-def test_workers_starting_at_the_same_instant_start_exactly_one_attempt(
-    make_app: Callable[..., Flask], shared_env: dict[str, str], sendcloud: SendcloudSandbox
-) -> None:
-    _start_at_the_same_instant(make_app, shared_env, sendcloud)
-
-
-def test_workers_starting_at_the_same_instant_on_postgresql_start_exactly_one_attempt(
-    pg_url: str,  # first, so its schema outlives the apps' background threads
-    make_app: Callable[..., Flask],
-    shared_env: dict[str, str],
-    sendcloud: SendcloudSandbox,
-) -> None:
-    _start_at_the_same_instant(make_app, {**shared_env, "DATABASE_URL": pg_url}, sendcloud)
 
 
 def test_upgrading_keeps_only_the_newest_of_attempts_left_active_by_an_old_race(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from bootstrap.sandbox import LoopbackServer, sandbox_of
 from tests.conftest import IN_CI, random_secret
@@ -51,23 +51,36 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def test_operator_sees_the_diff_applies_and_every_step_turns_green(
-    browser: Browser,
+@pytest.fixture
+def served(
     make_app: Callable[..., Flask],
     base_env: dict[str, str],
     live_server: Callable[..., LoopbackServer],
-    artifacts_dir: Path,
-) -> None:
+) -> tuple[Flask, str, str]:
+    """A sandbox-mode app served on loopback: the app, its URL and its onboarding token."""
     token = random_secret()
-    server = live_server(make_app({**base_env, "ONBOARDING_TOKEN": token}))
-    webhook_url = f"{server.url}/webhooks/sendcloud"
+    app = make_app({**base_env, "ONBOARDING_TOKEN": token})
+    return app, live_server(app).url, token
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser page (its own context: no cookies from another test)."""
     context = browser.new_context(viewport={"width": 1000, "height": 900})
-    page = context.new_page()
+    yield context.new_page()
+    context.close()
+
+
+def test_operator_sees_the_diff_applies_and_every_step_turns_green(
+    served: tuple[Flask, str, str], page: Page, artifacts_dir: Path
+) -> None:
+    _, url, token = served
+    webhook_url = f"{url}/webhooks/sendcloud"
     problems: list[str] = []
     page.on("console", lambda m: _collect(problems, m))
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
 
-    page.goto(f"{server.url}/onboarding?token={token}")
+    page.goto(f"{url}/onboarding?token={token}")
 
     expect(page.locator("#integration-id")).to_have_text("1")
     expect(page.locator("#webhook-url")).to_have_text(webhook_url)
@@ -99,7 +112,6 @@ def test_operator_sees_the_diff_applies_and_every_step_turns_green(
     for row in page.locator("#diff tbody tr").all():
         expect(row).to_have_class("same")
     assert problems == []
-    context.close()
 
 
 def _collect(problems: list[str], message: ConsoleMessage) -> None:
@@ -109,28 +121,20 @@ def _collect(problems: list[str], message: ConsoleMessage) -> None:
 
 
 def test_timed_out_page_turns_verified_by_itself_when_a_test_webhook_arrives(
-    browser: Browser,
-    make_app: Callable[..., Flask],
-    base_env: dict[str, str],
-    live_server: Callable[..., LoopbackServer],
-    artifacts_dir: Path,
+    served: tuple[Flask, str, str], page: Page, artifacts_dir: Path
 ) -> None:
-    token = random_secret()
-    app = make_app({**base_env, "ONBOARDING_TOKEN": token})
-    server = live_server(app)
+    app, url, token = served
     sandbox = sandbox_of(app)
     assert sandbox is not None
     sandbox.faults(drop_webhooks=1)  # Sendcloud "forgets" the integration_updated webhook
     started = requests.post(
-        f"{server.url}/api/onboarding",
+        f"{url}/api/onboarding",
         headers={"Authorization": f"Bearer {token}"},
         json={"wait_seconds": 1},
         timeout=10,
     )
     assert started.status_code == 202
-    context = browser.new_context(viewport={"width": 1000, "height": 900})
-    page = context.new_page()
-    page.goto(f"{server.url}/onboarding?token={token}")
+    page.goto(f"{url}/onboarding?token={token}")
     expect(page.locator("#state")).to_have_text("No webhook yet", timeout=10_000)
     expect(page.locator("#advice")).to_contain_text('press "Test API Webhook"')
     page.screenshot(path=str(artifacts_dir / "onboarding-3-timed-out.png"), full_page=True)
@@ -141,4 +145,3 @@ def test_timed_out_page_turns_verified_by_itself_when_a_test_webhook_arrives(
     expect(page.locator("#state")).to_have_text("Verified", timeout=15_000)
     expect(page.locator("#steps li").last).to_have_class("step status-done")
     expect(page.locator("#advice")).to_be_hidden()
-    context.close()

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from bootstrap.settings import load_bootstrap_settings
 from receivers.errors import ConfigurationError
+from tests.conftest import fresh_env, run_flask
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk_live_do_not_print_me_4f9a1c"
 
 BAD_ENV = {
@@ -35,18 +30,8 @@ EXPECTED_NAMES = [
 ]
 
 
-def test_cli_start_with_several_problems_prints_one_message_naming_each(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_"))}
-    env.update(BAD_ENV)
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_cli_start_with_several_problems_prints_one_message_naming_each() -> None:
+    result = run_flask(fresh_env(**BAD_ENV), "db", "upgrade")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Traceback" not in output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from receivers.db import Database
-from tests.conftest import REPO, free_port, wait_for_http
+from tests.conftest import REPO, free_port, fresh_env, run_flask, wait_for_http
 
 T = 10
 pytestmark = pytest.mark.slow
@@ -74,8 +73,7 @@ def test_flask_run_starts_in_sandbox_mode_and_the_cli_triggers_against_it(
 ) -> None:
     port = free_port()
     database_url = f"sqlite:///{tmp_path / 'run.sqlite3'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_POINT"))}
-    env["DATABASE_URL"] = database_url
+    env = fresh_env(DATABASE_URL=database_url)
     log_path = tmp_path / "flask-run.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -103,24 +101,7 @@ def test_flask_run_starts_in_sandbox_mode_and_the_cli_triggers_against_it(
             assert changed.status_code == 200
             assert _wait_for_delivery(base, auth)["status_code"] == 200
             # Another process (the CLI) delivers through the same shared sandbox state.
-            cli = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "flask",
-                    "--app",
-                    "app",
-                    "sandbox",
-                    "trigger",
-                    "test_webhook",
-                ],
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            cli = run_flask(env, "sandbox", "trigger", "test_webhook")
             assert cli.returncode == 0, cli.stdout + cli.stderr
             assert f"test_webhook delivered to {hook}: HTTP 200" in cli.stdout
             assert "onboarding_url" not in cli.stderr  # only a serving process logs it

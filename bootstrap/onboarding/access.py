@@ -34,15 +34,23 @@ def token_accepted(presented: str | None) -> bool:
     return guard.check(presented, client)
 
 
-def page_token_required(view: Callable[P, R]) -> Callable[P, R]:
-    """The page's routes take the token from the query string or the form; wrong token → 404."""
+def page_token_required(view: Callable[P, R | Response]) -> Callable[P, R | Response]:
+    """The page's routes take the token from the query string or the form; wrong token → 404.
+    Its forms (POST) also need this browser's CSRF token."""
 
     @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Response:
         presented = request.values.get("token")
         if not token_accepted(presented):
             # A bare 404: nothing tells a stranger that an integration lives here.
             raise NotFound()
+        if request.method == "POST" and not csrf_valid(request.form.get("csrf_token")):
+            log.warning("onboarding_csrf_rejected client=%s", request.remote_addr)
+            body = (
+                "This form was not sent from a current onboarding page (its CSRF token is "
+                "missing or expired). Reload the onboarding page and try again.\n"
+            )
+            return Response(body, status=400, mimetype="text/plain")
         g.onboarding_token = presented
         return view(*args, **kwargs)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from functools import cache
 from pathlib import Path
@@ -13,7 +12,7 @@ from markupsafe import Markup
 
 from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo
 from bootstrap.onboarding import inputs
-from bootstrap.onboarding.access import csrf_token, csrf_valid, page_token_required
+from bootstrap.onboarding.access import csrf_token, page_token_required
 from bootstrap.onboarding.addresses import base_problem, webhook_base
 from bootstrap.onboarding.presentation import (
     LIVE_STATES,
@@ -27,8 +26,6 @@ from bootstrap.onboarding.presentation import (
 )
 from bootstrap.owned import OwnedSettings, desired
 from bootstrap.services import services
-
-log = logging.getLogger(__name__)
 
 blueprint = Blueprint("onboarding", __name__, template_folder="templates")
 STATIC = Path(__file__).parent / "static"
@@ -61,8 +58,6 @@ def page() -> Response:
 @page_token_required
 def apply() -> Response:
     """Start an attempt with the form's settings, then show its progress."""
-    if not csrf_valid(request.form.get("csrf_token")):
-        return _expired_form()
     try:
         wanted = inputs.from_form(request.form)
     except inputs.InvalidInput as exc:
@@ -80,8 +75,6 @@ def apply() -> Response:
 @page_token_required
 def undo() -> Response:
     """Restore the settings recorded before the last change."""
-    if not csrf_valid(request.form.get("csrf_token")):
-        return _expired_form()
     try:
         services(current_app).bootstrapper.undo()
     except (NothingToUndo, AttemptInProgress) as exc:
@@ -156,15 +149,6 @@ def _back_to_page(**extra: Any) -> Response:
     # Post/redirect/get: reloading the page must not apply the change a second time.
     target = url_for(".page", token=g.onboarding_token, **extra)
     return redirect(target, code=303)  # type: ignore[return-value]  # werkzeug returns a Response
-
-
-def _expired_form() -> Response:
-    log.warning("onboarding_csrf_rejected client=%s", request.remote_addr)
-    body = (
-        "This form was not sent from a current onboarding page (its CSRF token is missing or "
-        "expired). Reload the onboarding page and try again.\n"
-    )
-    return Response(body, status=400, mimetype="text/plain")
 
 
 def _page_response(html: str, status: int, nonce: str) -> Response:
