@@ -25,11 +25,8 @@ def init_app(app: Flask, settings: BootstrapSettings, db: Database, token: Opera
         raise ValueError("the bootstrap needs an integration id")
     receiving = receivers.services(app)
     client = SendcloudClient(settings)
-    attempts = AttemptStore(db)
-    watcher = Watcher(client, attempts, receiving.store, settings.integration_id)
-    bootstrapper = Bootstrapper(
-        client, attempts, receiving.store, watcher, receiving.settings.webhook_secret
-    )
+    watcher = Watcher(client, AttemptStore(db), receiving.store, settings.integration_id)
+    bootstrapper = Bootstrapper(watcher, receiving.settings.webhook_secret)
     # Verified integration events reaching any worker update the attempt at once.
     receiving.listeners.append(watcher.on_delivery)
     app.extensions["bootstrap"] = BootstrapServices(settings, token, bootstrapper, watcher)

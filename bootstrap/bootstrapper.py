@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bootstrap.attempts.state import ACTIVE, AttemptState, earlier_proof
-from bootstrap.attempts.store import AttemptStore, OnStep, Progress
+from bootstrap.attempts.store import OnStep, Progress
 from bootstrap.errors import BootstrapError, ChangeNotApplied, InvalidDesiredSettings, NothingToUndo
 from bootstrap.owned import FieldChange, OwnedSettings
 from bootstrap.preflight import preflight
-from bootstrap.sendcloud.client import SendcloudClient
 from bootstrap.watch import Watcher
 from receivers.errors import StorageUnavailable, where
-from receivers.store import EventStore
 
 log = logging.getLogger(__name__)
 # How often a waiting attempt looks for a delivery that reached another process.
@@ -37,18 +35,12 @@ class Plan:
 class Bootstrapper:
     """Points one Sendcloud integration at our receiver and proves the round trip."""
 
-    def __init__(
-        self,
-        client: SendcloudClient,
-        attempts: AttemptStore,
-        events: EventStore,
-        watcher: Watcher,
-        webhook_secret: str | None,
-    ) -> None:
+    def __init__(self, watcher: Watcher, webhook_secret: str | None) -> None:
+        # The watcher's client and stores: the use-case changes what the watcher judges.
         self.integration_id = watcher.integration_id
-        self.client = client
-        self.attempts = attempts
-        self.events = events
+        self.client = watcher.client
+        self.attempts = watcher.attempts
+        self.events = watcher.events
         self.watcher = watcher
         self._secret = webhook_secret
         self._stop = threading.Event()

@@ -23,6 +23,7 @@ from bootstrap.sendcloud.responses import (
     Transient,
     backoff,
     raise_for_response,
+    token_endpoint_error,
     transient,
 )
 from bootstrap.sendcloud.schemas import Integration, load_integration, load_update_response
@@ -65,25 +66,12 @@ class _Tokens:
                     self._session.ensure_active_token(before)
                 else:
                     self._session.fetch_token()
-            except requests.HTTPError as exc:
-                status = exc.response.status_code if exc.response is not None else 0
-                if status in RETRYABLE_STATUSES:
-                    headers = exc.response.headers if exc.response is not None else {}
-                    raise transient(status, headers.get("Retry-After"), "token endpoint") from exc
-                raise SendcloudAuthError(
-                    f"Sendcloud's token endpoint answered HTTP {status} instead of a token", status
-                ) from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise Transient("could not reach Sendcloud's token endpoint") from exc
             except OAuthError as exc:
                 raise SendcloudAuthError(
                     f"Sendcloud's token endpoint refused the keys ({exc.error})"
                 ) from exc
-            except ValueError as exc:
-                raise UnexpectedResponse(
-                    "Sendcloud's token endpoint did not answer with a token; "
-                    "check SENDCLOUD_TOKEN_URL"
-                ) from exc
+            except (requests.RequestException, ValueError) as exc:
+                raise token_endpoint_error(exc) from exc
             token = self._session.token
             if token is not before:
                 lifetime = float(token.get("expires_in") or 3600)

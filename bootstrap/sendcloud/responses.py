@@ -42,6 +42,23 @@ def transient(status: int, retry_after: str | None, where: str) -> Transient:
     )
 
 
+def token_endpoint_error(exc: requests.RequestException | ValueError) -> Exception:
+    """The plain-words error for a token request that failed (authlib's OAuthError aside)."""
+    answer = exc.response if isinstance(exc, requests.HTTPError) else None
+    if answer is not None and answer.status_code in RETRYABLE_STATUSES:
+        return transient(answer.status_code, answer.headers.get("Retry-After"), "token endpoint")
+    if answer is not None:
+        return SendcloudAuthError(
+            f"Sendcloud's token endpoint answered HTTP {answer.status_code} instead of a token",
+            answer.status_code,
+        )
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return Transient("could not reach Sendcloud's token endpoint")
+    return UnexpectedResponse(
+        "Sendcloud's token endpoint did not answer with a token; check SENDCLOUD_TOKEN_URL"
+    )
+
+
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Parse a Retry-After header (delta seconds or HTTP date); None when absent or unusable."""
     value = (value or "").strip()
