@@ -13,6 +13,8 @@ from receivers.errors import ConfigurationError
 from receivers.settings import decimal_number, whole_number
 
 DEFAULT_API_URL = "https://panel.sendcloud.sc/api/v2"
+# Sendcloud serves the carriers offered for service points from a separate host.
+DEFAULT_SERVICE_POINTS_URL = "https://servicepoints.sendcloud.sc/api/v2"
 DEFAULT_TOKEN_URL = "https://account.sendcloud.com/oauth2/token"  # noqa: S105 (a URL, not a secret)
 # Carriers of the sandbox's seeded integration, so zero configuration plans a real change.
 SANDBOX_DEFAULT_CARRIERS = ("postnl", "dhl")
@@ -36,6 +38,7 @@ class BootstrapSettings:
     secret_key: str | None = field(repr=False)
     auth: AuthMode
     api_url: str
+    service_points_url: str
     token_url: str
     service_point_enabled: bool
     service_point_carriers: tuple[str, ...]
@@ -43,10 +46,13 @@ class BootstrapSettings:
     onboarding_token: str | None = field(repr=False)
     flask_secret_key: str | None = field(repr=False)
     trusted_proxy_hops: int
-    # Sandbox mode only: where this process serves itself on loopback (set by the sandbox).
-    local_url: str | None = None
     # Total time one Sendcloud call may spend retrying 429/5xx/connection errors.
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
+
+    @property
+    def api_v3(self) -> bool:
+        """True when SENDCLOUD_API_URL is an API v3 base (its path ends in /api/v3)."""
+        return urlsplit(self.api_url).path.endswith("/api/v3")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -125,9 +131,15 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
         problems.append(f"SENDCLOUD_AUTH must be 'oauth2' or 'basic', got {auth!r}")
         auth = "oauth2"
 
-    api_url = (env.get("SENDCLOUD_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/")
-    token_url = env.get("SENDCLOUD_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL
-    for name, value in (("SENDCLOUD_API_URL", api_url), ("SENDCLOUD_TOKEN_URL", token_url)):
+    urls = {
+        name: env.get(name, "").strip() or default
+        for name, default in (
+            ("SENDCLOUD_API_URL", DEFAULT_API_URL),
+            ("SENDCLOUD_SERVICE_POINTS_URL", DEFAULT_SERVICE_POINTS_URL),
+            ("SENDCLOUD_TOKEN_URL", DEFAULT_TOKEN_URL),
+        )
+    }
+    for name, value in urls.items():
         if problem := public_url_problem(value, name):
             problems.append(problem)
 
@@ -179,8 +191,10 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
         public_key=public_key,
         secret_key=secret_key,
         auth="basic" if auth == "basic" else "oauth2",
-        api_url=api_url,
-        token_url=token_url,
+        # Base URLs without a trailing slash (the token URL is used exactly as given).
+        api_url=urls["SENDCLOUD_API_URL"].rstrip("/"),
+        service_points_url=urls["SENDCLOUD_SERVICE_POINTS_URL"].rstrip("/"),
+        token_url=urls["SENDCLOUD_TOKEN_URL"],
         service_point_enabled=service_point_enabled,
         service_point_carriers=carriers,
         public_url=public_url,

@@ -1,7 +1,10 @@
-"""Direct HTTP calls to the sandbox for the tests of the sandbox itself: token, auth, errors."""
+"""Direct HTTP calls to the sandbox for the tests of the sandbox itself (token, auth, errors),
+and the real Sendcloud material they compare it with."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -9,6 +12,12 @@ import requests
 from tests.sandbox_fixture import SendcloudSandbox
 
 T = 5  # seconds: every request in these tests has a timeout
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def corpus(path: str) -> Any:
+    """One file of real Sendcloud material (tests/corpus), parsed."""
+    return json.loads((CORPUS / path).read_text(encoding="utf-8"))
 
 
 def token_response(sc: SendcloudSandbox, **form: str) -> requests.Response:

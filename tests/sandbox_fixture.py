@@ -36,15 +36,18 @@ class SendcloudSandbox:
         self.sandbox.worker.start()
         self.url = self._server.url
         self.api_url = f"{self.url}/api/v2"
+        self.api_url_v3 = f"{self.url}/api/v3"
+        self.service_points_url = f"{self.url}/servicepoints/api/v2"
         self.token_url = f"{self.url}/oauth2/token"
 
-    def env(self, auth: str = "oauth2") -> dict[str, str]:
-        """The SENDCLOUD_* variables that point the product at this sandbox."""
+    def env(self, auth: str = "oauth2", api: str = "v2") -> dict[str, str]:
+        """The SENDCLOUD_* variables that point the product at this sandbox (API v2 or v3)."""
         return {
             "SENDCLOUD_PUBLIC_KEY": self.public_key,
             "SENDCLOUD_SECRET_KEY": self.secret_key,
             "SENDCLOUD_INTEGRATION_ID": str(self.integration_id),
-            "SENDCLOUD_API_URL": self.api_url,
+            "SENDCLOUD_API_URL": self.api_url_v3 if api == "v3" else self.api_url,
+            "SENDCLOUD_SERVICE_POINTS_URL": self.service_points_url,
             "SENDCLOUD_TOKEN_URL": self.token_url,
             "SENDCLOUD_AUTH": auth,
         }

@@ -49,7 +49,7 @@ def test_fresh_start_seeds_the_sandbox_integration_and_serves_it_on_the_twin(
     found = requests.get(f"{twin}/sandbox/api/v2/integrations/1", headers=headers, timeout=T)
     assert found.status_code == 200
     assert found.json()["shop_name"] == "Sandbox Shop"
-    assert found.json()["webhook_url"] is None
+    assert found.json()["webhook_url"] == ""
     assert found.json()["webhook_active"] is False
 
 

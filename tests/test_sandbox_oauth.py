@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.sandbox_calls import T, basic_auth, token_response, v2_error
+from tests.sandbox_calls import T, basic_auth, corpus, token_response, v2_error
 from tests.sandbox_fixture import SendcloudSandbox
 
 
@@ -75,6 +75,7 @@ def test_token_with_a_wrong_secret_is_refused_as_invalid_client(
     assert body["error"] == "invalid_client"
     assert body["status_code"] == 401
     assert body["error_description"]
+    assert "error_hint" not in body  # fosite gives invalid_client no hint
 
 
 def test_token_without_client_authentication_is_refused(sendcloud: SendcloudSandbox) -> None:
@@ -85,21 +86,49 @@ def test_token_without_client_authentication_is_refused(sendcloud: SendcloudSand
     assert response.json()["error"] == "invalid_client"
 
 
-def test_token_with_a_bad_grant_or_scope_is_a_400_with_the_oauth2_error(
+def test_token_errors_are_hydras_legacy_format_with_a_hint(
     sendcloud: SendcloudSandbox,
 ) -> None:
-    wrong_grant = token_response(sendcloud, grant_type="password")
-    assert wrong_grant.status_code == 400
-    assert wrong_grant.json()["error"] == "unsupported_grant_type"
-    assert wrong_grant.json()["status_code"] == 400
+    schema = corpus(
+        "api/oauth2_token_error.schema__sendcloud-stoplight-bundle-toppynl-1a78add.json"
+    )
+    wrong_scope = token_response(sendcloud, scope="api admin")
+    assert wrong_scope.status_code == 400
+    assert wrong_scope.json() == {
+        "error": "invalid_scope",
+        "error_description": "The requested scope is invalid, unknown, or malformed.",
+        "error_hint": "The OAuth 2.0 Client is not allowed to request scope 'admin'.",
+        "status_code": 400,
+    }
+    assert set(wrong_scope.json()) <= set(schema["properties"])
     no_grant = requests.post(
         sendcloud.token_url, auth=basic_auth(sendcloud), data={"scope": "api"}, timeout=T
     )
     assert no_grant.status_code == 400
     assert no_grant.json()["error"] == "invalid_request"
-    wrong_scope = token_response(sendcloud, scope="api admin")
-    assert wrong_scope.status_code == 400
-    assert wrong_scope.json()["error"] == "invalid_scope"
+    assert no_grant.json()["error_hint"] == "Request parameter 'grant_type' is missing"
+    # The hint is not repeated in the description (fosite's legacy format keeps them apart).
+    assert "grant_type" not in no_grant.json()["error_description"]
+    empty = requests.post(sendcloud.token_url, auth=basic_auth(sendcloud), timeout=T)
+    assert empty.json()["error_hint"] == "The POST body can not be empty."
+
+
+def test_checks_run_in_hydras_order_and_an_unserved_grant_is_a_plain_invalid_request(
+    sendcloud: SendcloudSandbox,
+) -> None:
+    # fosite looks at grant_type before it authenticates the client.
+    anonymous = requests.post(sendcloud.token_url, data={"scope": "api"}, timeout=T)
+    assert (anonymous.status_code, anonymous.json()["error"]) == (400, "invalid_request")
+    wrong_grant = token_response(sendcloud, grant_type="password")
+    assert wrong_grant.status_code == 400
+    assert wrong_grant.json() == {
+        "error": "invalid_request",
+        "error_description": (
+            "The request is missing a required parameter, includes an invalid parameter value, "
+            "includes a parameter more than once, or is otherwise malformed."
+        ),
+        "status_code": 400,
+    }
 
 
 def test_expired_token_is_refused_with_the_v2_401(sendcloud: SendcloudSandbox) -> None:

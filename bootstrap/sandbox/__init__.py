@@ -68,17 +68,17 @@ def start(
     box.worker.start()
     app.extensions["sandbox"] = box
     app.extensions["on_shutdown"].extend([box.worker.stop, twin.stop])
-    log.info(
-        "sandbox_started integration_id=%s api_url=%s%s/api/v2", integration_id, twin.url, MOUNT
-    )
+    # SENDCLOUD_API_URL ending in /api/v3 picks the version here too.
+    api_url = f"{twin.url}{MOUNT}/api/{'v3' if settings.api_v3 else 'v2'}"
+    log.info("sandbox_started integration_id=%s api_url=%s", integration_id, api_url)
     return box, dataclasses.replace(
         settings,
         integration_id=integration_id,
         public_key=public_key,
         secret_key=secret_key,
-        api_url=f"{twin.url}{MOUNT}/api/v2",
+        api_url=api_url,
+        service_points_url=f"{twin.url}{MOUNT}/servicepoints/api/v2",
         token_url=f"{twin.url}{MOUNT}/oauth2/token",
-        local_url=twin.url,
     )
 
 

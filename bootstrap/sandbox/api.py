@@ -1,5 +1,5 @@
-"""The emulated Sendcloud as one Flask app: the OAuth2 token endpoint and API v2 integrations,
-answering errors in Sendcloud's v2 envelope and Hydra's OAuth2 body."""
+"""The emulated Sendcloud as one Flask app: the OAuth2 token endpoint, API v2 integrations (v3 in
+`v3`) and the Service Points API's carriers, with Sendcloud's and Hydra's error bodies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bootstrap.sandbox import control, credentials, faults, integrations
+from bootstrap.sandbox import control, credentials, faults, integrations, v3
 from bootstrap.sandbox.errors import IntegrationNotFound, Refused, ValidationFailed
 from bootstrap.sandbox.runtime import Sandbox
 from receivers.errors import StorageUnavailable
@@ -21,16 +21,23 @@ INVALID_CLIENT = (
     "Client authentication failed (e.g., unknown client, no client authentication included, "
     "or unsupported authentication method)."
 )
+INVALID_REQUEST = (
+    "The request is missing a required parameter, includes an invalid parameter value, "
+    "includes a parameter more than once, or is otherwise malformed."
+)
+INVALID_SCOPE = "The requested scope is invalid, unknown, or malformed."
 _ONE_METHODS = ["GET", "PATCH", "PUT", "DELETE"]
 
 
 def create_sandbox_app(box: Sandbox) -> Flask:
-    """A separate Flask app that answers like Sendcloud (token server, API v2, control API)."""
+    """A separate Flask app that answers like Sendcloud (token server, API v2 and v3, the
+    Service Points API's carriers, and the control API)."""
     app = Flask("bootstrap.sandbox")
     # Keep Sendcloud's field order in bodies (jsonify sorts keys by default).
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider attribute
     app.extensions["sandbox"] = box
     app.register_blueprint(blueprint)
+    app.register_blueprint(v3.blueprint)
     app.register_blueprint(control.blueprint, url_prefix="/_control")
     app.before_request(faults.before_request)
     app.after_request(control.log_request)
@@ -53,15 +60,19 @@ def v2_error(code: int, message: str) -> Response:
     return response
 
 
-def oauth_error(code: int, error: str, description: str) -> Response:
-    """Hydra's token endpoint errors: error, error_description, status_code."""
-    response = jsonify({"error": error, "error_description": description, "status_code": code})
+def oauth_error(code: int, error: str, description: str, hint: str | None = None) -> Response:
+    """Hydra's token errors in fosite's legacy format, the one in Sendcloud's published schema:
+    error, error_description, error_hint (only when there is one), status_code."""
+    body = {"error": error, "error_description": description, "error_hint": hint}
+    response = jsonify({k: v for k, v in body.items() if v is not None} | {"status_code": code})
     response.status_code = code
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _handle(exc: Exception) -> Response:
+    if request.path.startswith("/api/v3") and (answer := v3.error_answer(exc)) is not None:
+        return answer
     if isinstance(exc, Refused):
         return v2_error(exc.code, exc.message)
     if isinstance(exc, IntegrationNotFound):
@@ -73,7 +84,7 @@ def _handle(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         code = exc.code or 500
         if request.path.startswith("/oauth2"):
-            return oauth_error(code, "invalid_request", exc.description or exc.name)
+            return oauth_error(code, "invalid_request", INVALID_REQUEST, exc.description)
         if code == 405:
             return v2_error(405, f'Method "{request.method}" not allowed.')
         return v2_error(code, "Not found." if code == 404 else exc.name)
@@ -85,7 +96,19 @@ def _handle(exc: Exception) -> Response:
 # Sendcloud's OpenAPI securitySchemes spell the token URL with a trailing slash.
 @blueprint.post("/oauth2/token/")
 def token() -> Response:
-    """client_credentials grant; the client authenticates by HTTP Basic or form fields."""
+    """client_credentials grant; the client authenticates by HTTP Basic or form fields.
+
+    Checked in fosite's (Hydra's) order: a body, then grant_type, then the client, then the
+    grant and the scope.
+    """
+    if not request.get_data():
+        return oauth_error(
+            400, "invalid_request", INVALID_REQUEST, "The POST body can not be empty."
+        )
+    grant_type = request.form.get("grant_type")
+    if not grant_type:
+        hint = "Request parameter 'grant_type' is missing"
+        return oauth_error(400, "invalid_request", INVALID_REQUEST, hint)
     auth = request.authorization
     if auth is not None and auth.type == "basic":
         client_id, client_secret = auth.username, auth.password
@@ -96,26 +119,13 @@ def token() -> Response:
     )
     if client is None:
         return oauth_error(401, "invalid_client", INVALID_CLIENT)
-    grant_type = request.form.get("grant_type")
-    if not grant_type:
-        return oauth_error(
-            400,
-            "invalid_request",
-            "The request is missing a required parameter, includes an invalid parameter value, "
-            "includes a parameter more than once, or is otherwise malformed. "
-            "Request parameter 'grant_type' is missing.",
-        )
     if grant_type != "client_credentials":
-        return oauth_error(
-            400,
-            "unsupported_grant_type",
-            "The authorization grant type is not supported by the authorization server.",
-        )
+        # fosite: a grant type no handler serves is a plain invalid_request.
+        return oauth_error(400, "invalid_request", INVALID_REQUEST)
     scopes = request.form.get("scope", "").split()
-    if any(scope != "api" for scope in scopes):
-        return oauth_error(
-            400, "invalid_scope", "The requested scope is invalid, unknown, or malformed."
-        )
+    if refused := [scope for scope in scopes if scope != "api"]:
+        hint = f"The OAuth 2.0 Client is not allowed to request scope '{refused[0]}'."
+        return oauth_error(400, "invalid_scope", INVALID_SCOPE, hint)
     issued = credentials.issue_token(
         _box().db, client, " ".join(scopes), _box().config.token_lifetime
     )
@@ -132,27 +142,6 @@ def token() -> Response:
     return response
 
 
-def _authenticate() -> credentials.Client:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    db = _box().db
-    client = None
-    if scheme.lower() == "bearer" and value.strip():
-        client = credentials.check_token(db, value.strip())
-        if client is not None and "api" not in client.scope.split():
-            raise Refused(403, "You do not have permission to perform this action.")
-    elif scheme.lower() == "basic" and request.authorization is not None:
-        auth = request.authorization
-        client = credentials.check_keys(db, auth.username or "", auth.password or "")
-        # "Use OAuth2 authentication" ticked in the panel: Basic auth fails from then on.
-        if client is not None and not credentials.basic_allowed(db, client):
-            client = None
-    elif not scheme:
-        raise Refused(401, "Authentication credentials were not provided.")
-    if client is None:
-        raise Refused(401, "Invalid username/password.")
-    return client
-
-
 def _json_body() -> Any:
     try:
         return json.loads(request.get_data(as_text=True))
@@ -165,7 +154,7 @@ def _json_body() -> Any:
 @blueprint.get("/api/v2/integrations/")
 def list_integrations() -> Response:
     """All integrations of the account, as a bare JSON array."""
-    _authenticate()
+    credentials.authenticate(_box().db)
     with _box().db.begin_read() as conn:
         rows = integrations.all_rows(conn, request.args.get("ordering"))
     return jsonify([integrations.as_integration(row) for row in rows])
@@ -175,7 +164,7 @@ def list_integrations() -> Response:
 @blueprint.route("/api/v2/integrations/<int:integration_id>/", methods=_ONE_METHODS)
 def one_integration(integration_id: int) -> Response:
     """GET, PATCH (partial), PUT (all writable fields) or DELETE one integration."""
-    _authenticate()
+    credentials.authenticate(_box().db)
     box = _box()
     if request.method == "DELETE":
         box.delete(integration_id)
@@ -187,3 +176,11 @@ def one_integration(integration_id: int) -> Response:
         return jsonify(integrations.as_integration(row))
     row = box.update(integration_id, _json_body(), partial=request.method == "PATCH")
     return jsonify(integrations.as_update(row))
+
+
+# Sendcloud serves this from its Service Points API host (servicepoints.sendcloud.sc/api/v2).
+@blueprint.get("/servicepoints/api/v2/carriers")
+def carriers() -> Response:
+    """The carrier codes this account offers for service points: a bare JSON array."""
+    credentials.authenticate(_box().db)
+    return jsonify(list(integrations.OFFERED_CARRIERS))

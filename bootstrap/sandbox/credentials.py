@@ -8,7 +8,9 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import request
 
+from bootstrap.sandbox.errors import Refused
 from bootstrap.sandbox.tables import clients, integrations, now_ms, tokens
 from receivers.db import Database
 
@@ -85,3 +87,24 @@ def check_token(db: Database, token: str) -> Client | None:
     if row is None:
         return None
     return Client(public_key=row.public_key, integration_id=row.integration_id, scope=row.scope)
+
+
+def authenticate(db: Database) -> Client:
+    """The caller of this API request (Bearer token or Basic keys); Refused (401/403) if none."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    client = None
+    if scheme.lower() == "bearer" and value.strip():
+        client = check_token(db, value.strip())
+        if client is not None and "api" not in client.scope.split():
+            raise Refused(403, "You do not have permission to perform this action.")
+    elif scheme.lower() == "basic" and request.authorization is not None:
+        auth = request.authorization
+        client = check_keys(db, auth.username or "", auth.password or "")
+        # "Use OAuth2 authentication" ticked in the panel: Basic auth fails from then on.
+        if client is not None and not basic_allowed(db, client):
+            client = None
+    elif not scheme:
+        raise Refused(401, "Authentication credentials were not provided.")
+    if client is None:
+        raise Refused(401, "Invalid username/password.")
+    return client

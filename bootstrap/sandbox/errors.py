@@ -25,7 +25,20 @@ class ValidationFailed(SandboxError):
 
     def __init__(self, problems: dict[str, list[str]]) -> None:
         super().__init__(str(problems))
+        self.problems = problems
         self.message = str(problems)
+
+
+class CarrierNotOffered(ValidationFailed):
+    """Service points asked for with carriers this account does not offer for them."""
+
+    # UNCONFIRMED: no Sendcloud source shows what a PATCH with an unknown carrier answers; this
+    # is the sentence Sendcloud documents for carriers a (v3) service-point search cannot use.
+    def __init__(self, unknown: list[str]) -> None:
+        self.detail = (
+            f"Service points are not supported for the requested carriers: {', '.join(unknown)}."
+        )
+        super().__init__({"settings": [f"service_point_carriers: {self.detail}"]})
 
 
 class TriggerFailed(SandboxError):

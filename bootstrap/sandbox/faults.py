@@ -1,4 +1,4 @@
-"""TEST-ONLY fault injection: Sendcloud's rate limit, forced failures, latency, dropped webhooks.
+"""TEST-ONLY fault injection: Sendcloud's rate limit, forced failures, latency, lost webhooks.
 
 All switches are off unless a test (or an operator, through the control API) turns them on.
 """
@@ -37,6 +37,9 @@ class Faults:
     fail_path: str = ""  # only requests whose path starts with this fail ("" = any)
     latency_ms: int = 0
     drop_webhooks: int = 0
+    # Changes made through the API send no integration_updated (Sendcloud may well do so: the
+    # docs say "whenever the integration is updated", and no source shows it for API changes).
+    silent_api_changes: bool = False
 
 
 def check_changes(changes: dict[str, Any]) -> list[str]:
@@ -65,7 +68,8 @@ def read(db: Database) -> Faults:
         return Faults()
     values = row._asdict()
     values.pop("id")
-    return Faults(**{**values, "rate_limit": bool(values["rate_limit"])})
+    flags = {name: bool(values[name]) for name in ("rate_limit", "silent_api_changes")}
+    return Faults(**{**values, **flags})
 
 
 def update(db: Database, **changes: Any) -> Faults:

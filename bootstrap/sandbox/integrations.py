@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bootstrap.sandbox.errors import ValidationFailed
+from bootstrap.sandbox.errors import CarrierNotOffered, ValidationFailed
 from bootstrap.sandbox.tables import integrations
 
 # Order of the fields in Sendcloud's v2 examples (GET object and IntegrationUpdate).
@@ -33,6 +33,9 @@ UPDATE_FIELDS = tuple(
 WRITABLE = tuple(n for n in UPDATE_FIELDS if n not in ("shop_name", "last_updated_at"))
 # What a panel change may set: the writable fields, the shop name, the OAuth2-only tick box.
 PANEL_FIELDS = (*WRITABLE, "shop_name", "oauth2_only")
+# The carriers this sandbox account offers for service points (GET /carriers): the list of
+# Sendcloud's 2026 docs example.
+OFFERED_CARRIERS = ("postnl", "dhl", "dpd", "ups")
 
 
 def as_integration(row: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +81,11 @@ def _as_dict(row: Any) -> dict[str, Any]:
     return found
 
 
-def clean_update(body: Any, current: dict[str, Any], partial: bool) -> dict[str, Any]:
-    """Return the writable changes in `body`, or raise ValidationFailed listing every problem."""
+def clean_update(
+    body: Any, current: dict[str, Any], partial: bool, v3: bool = False
+) -> dict[str, Any]:
+    """Return the writable changes in `body`, or raise ValidationFailed listing every problem
+    (CarrierNotOffered for carriers this account does not offer)."""
     if not isinstance(body, dict):
         kind = type(body).__name__
         raise ValidationFailed(
@@ -92,6 +98,9 @@ def clean_update(body: Any, current: dict[str, Any], partial: bool) -> dict[str,
             if not partial:
                 problems.append(f"{name}: This field is required.")
             continue
+        if body[name] is None and v3 and name == "webhook_url":
+            changes[name] = ""  # v3 clears the URL with null; kept as v2 shows it
+            continue
         if body[name] is None:
             problems.append(f"{name}: This field may not be null.")
             continue
@@ -100,6 +109,9 @@ def clean_update(body: Any, current: dict[str, Any], partial: bool) -> dict[str,
             problems.append(f"{name}: {problem}")
         else:
             changes[name] = cleaned
+    unknown = [c for c in changes.get("service_point_carriers", ()) if c not in OFFERED_CARRIERS]
+    if unknown and not problems:
+        raise CarrierNotOffered(unknown)
     merged = {**current, **changes}
     if not problems:
         if merged.get("service_point_enabled") and not merged.get("service_point_carriers"):
@@ -108,7 +120,8 @@ def clean_update(body: Any, current: dict[str, Any], partial: bool) -> dict[str,
                 "if the service point delivery is enabled."
             )
         if merged.get("webhook_active") and not merged.get("webhook_url"):
-            problems.append("webhook_url: Webhook URL required when enable webhook is set to true.")
+            # Sendcloud's v3 wording, without a full stop.
+            problems.append("webhook_url: Webhook URL required when enable webhook is set to true")
     if problems:
         raise ValidationFailed({"settings": problems})
     return changes

@@ -60,11 +60,14 @@ class DeliveryAttempt:
         return {**asdict(self), "ok": self.ok}
 
 
-def secret_for(conn: Connection, integration_id: int) -> str | None:
-    """The secret key webhooks of this integration are signed with."""
-    return conn.execute(
-        sa.select(clients.c.secret_key).where(clients.c.integration_id == integration_id)
-    ).scalar()
+def keys_for(conn: Connection, integration_id: int) -> tuple[str, str] | None:
+    """The integration's (public, secret) keys; webhooks are signed with the secret one."""
+    row = conn.execute(
+        sa.select(clients.c.public_key, clients.c.secret_key).where(
+            clients.c.integration_id == integration_id
+        )
+    ).first()
+    return None if row is None else (row.public_key, row.secret_key)
 
 
 def enqueue(

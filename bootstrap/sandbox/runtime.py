@@ -38,8 +38,8 @@ def sandbox_of(app: Flask) -> Sandbox | None:
 
 
 def iso_now() -> str:
-    """The current UTC time as Sendcloud writes dates (`2019-08-24T14:15:22Z`)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as live v2 answers write it (`2022-07-05T09:02:24.199241+02:00`)."""
+    return datetime.now(UTC).isoformat()
 
 
 class Sandbox:
@@ -65,7 +65,8 @@ class Sandbox:
                 self.db.insert_ignore(integration_rows).values(
                     id=integration_id,
                     shop_name="Sandbox Shop",
-                    shop_url=None,
+                    # Live v2 answers show an unset URL as "", not null.
+                    shop_url="",
                     system="api",
                     failing_since=None,
                     last_fetch=None,
@@ -73,7 +74,7 @@ class Sandbox:
                     service_point_enabled=False,
                     service_point_carriers="[]",
                     webhook_active=False,
-                    webhook_url=None,
+                    webhook_url="",
                     oauth2_only=False,
                 )
             )
@@ -90,10 +91,15 @@ class Sandbox:
         with self.db.begin_read() as conn:
             return integrations.get(conn, integration_id)
 
-    def update(self, integration_id: int, body: Any, partial: bool) -> dict[str, Any]:
-        """PATCH (partial) or PUT an integration like Sendcloud; queue integration_updated."""
+    def update(
+        self, integration_id: int, body: Any, partial: bool, v3: bool = False
+    ) -> dict[str, Any]:
+        """PATCH (partial) or PUT an integration like Sendcloud; queue integration_updated
+        unless the `silent_api_changes` fault is on."""
         return self._change(
-            integration_id, lambda current: integrations.clean_update(body, current, partial)
+            integration_id,
+            lambda current: integrations.clean_update(body, current, partial, v3),
+            notify=not faults.read(self.db).silent_api_changes,
         )
 
     def panel_update(
@@ -145,9 +151,9 @@ class Sandbox:
                     "the sandbox integration has no webhook URL yet: run the onboarding "
                     "first, or pass a URL"
                 )
-            key = outbox.secret_for(conn, integration_id) or ""
-            payload = webhooks.payload(action, row, options)
-            item = outbox.enqueue(conn, action, target, payload, key, claimed=True)
+            keys = outbox.keys_for(conn, integration_id) or ("", "")
+            payload = webhooks.payload(action, row, keys, options)
+            item = outbox.enqueue(conn, action, target, payload, keys[1], claimed=True)
         return delivery.deliver(self.db, item, self.config.retry_scale)
 
     def faults(self, **changes: Any) -> Faults:
@@ -181,10 +187,10 @@ class Sandbox:
     def _queue(self, conn: Connection, action: str, row: dict[str, Any]) -> bool:
         if not (row["webhook_active"] and row["webhook_url"]):
             return False
-        key = outbox.secret_for(conn, row["id"])
-        if key is None:
+        keys = outbox.keys_for(conn, row["id"])
+        if keys is None:
             return False
         outbox.enqueue(
-            conn, action, row["webhook_url"], webhooks.integration_event(action, row), key
+            conn, action, row["webhook_url"], webhooks.integration_event(action, row), keys[1]
         )
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from receivers.migrations import Migration, create_tables
 
@@ -79,6 +80,7 @@ faults = sa.Table(
     sa.Column("fail_path", sa.Text, nullable=False),
     sa.Column("latency_ms", sa.Integer, nullable=False),
     sa.Column("drop_webhooks", sa.Integer, nullable=False),
+    sa.Column("silent_api_changes", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # Unsafe requests of the last minute, counted across workers for the rate limit.
@@ -117,6 +119,18 @@ deliveries = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
+
+def _add_silent_api_changes(conn: Connection) -> None:
+    """The switch for API changes that send no webhook (version 1 already has it when fresh)."""
+    if "silent_api_changes" not in {c["name"] for c in sa.inspect(conn).get_columns(faults.name)}:
+        conn.execute(
+            sa.text(
+                "ALTER TABLE sandbox_faults "
+                "ADD COLUMN silent_api_changes BOOLEAN NOT NULL DEFAULT FALSE"
+            )
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "sandbox",
@@ -125,4 +139,5 @@ MIGRATIONS: tuple[Migration, ...] = (
             integrations, clients, tokens, requests_log, faults, unsafe_hits, outbox, deliveries
         ),
     ),
+    Migration("sandbox", 2, _add_silent_api_changes),
 )

@@ -1,5 +1,5 @@
-"""The webhooks the sandbox sends: realistic payloads (shapes from sendcloud.dev), and how
-Sendcloud serialises and signs a body.
+"""The webhooks the sandbox sends: payloads shaped like live Sendcloud's (else like its docs),
+and how Sendcloud serialises and signs a body.
 
 Signing is deliberately not shared with `receivers.signature`: two independent
 implementations let the tests catch a mistake in either.
@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from bootstrap.sandbox.errors import TriggerFailed
@@ -21,12 +23,17 @@ from bootstrap.sandbox.tables import now_ms
 ACTIONS = (
     "parcel_status_changed",
     "return_created",
+    "return_delivered",
+    "integration_credentials",
     "integration_updated",
     "integration_deleted",
     "integration_connected",
     "test_webhook",
 )
 INTEGRATION_ACTIONS = ("integration_updated", "integration_deleted", "integration_connected")
+# A parcel_status_changed from live Sendcloud (published in a shop's code; personal data
+# redacted): the sandbox sends its key order, dates, nulls and carrier with its own values.
+LIVE_CAPTURE = Path(__file__).parent / "bodies" / "parcel_status_changed.json"
 # Non-ASCII on purpose: the body escapes it as \uXXXX, and receivers must verify the raw bytes.
 DEFAULT_PARCEL_NAME = "Zoë Müller"
 
@@ -52,52 +59,44 @@ def integration_event(
     }
 
 
+@cache
+def _live_parcel() -> dict[str, Any]:
+    return dict(json.loads(LIVE_CAPTURE.read_text(encoding="utf-8"))["parcel"])
+
+
 def parcel_status_changed(
     *,
     parcel_id: int = 1,
     status_id: int = 1000,
     status_message: str = "Ready to send",
     timestamp: int | None = None,
+    carrier_timestamp: int | None = None,
     tracking_number: str = "3SYZXG132912330",
     name: str = DEFAULT_PARCEL_NAME,
 ) -> dict[str, Any]:
-    """A parcel of the integration changed status (the v2 example, with these values)."""
+    """A parcel of the integration changed status: the live capture, with these values."""
     ts = now_ms() if timestamp is None else timestamp
+    # Live parcel dates are dd-mm-yyyy without a zone, in UTC.
+    date = datetime.fromtimestamp(ts / 1000, UTC).strftime("%d-%m-%Y %H:%M:%S")
+    parcel = {
+        **_live_parcel(),
+        "id": parcel_id,
+        "date_created": date,
+        "name": name,
+        "status": {"id": status_id, "message": status_message},
+        "tracking_number": tracking_number,
+        "order_number": f"ORD{parcel_id:05d}",
+        "external_order_id": f"SANDBOX{parcel_id}",
+        "date_updated": date,
+    }
     return {
         "action": "parcel_status_changed",
+        "parcel": parcel,
         "timestamp": ts,
-        "carrier_status_change_timestamp": ts,
-        "parcel": {
-            "id": parcel_id,
-            "name": name,
-            "company_name": "Sendcloud",
-            "address": "Stadhuisplein 10",
-            "address_divided": {"street": "Stadhuisplein", "house_number": 10},
-            "city": "Eindhoven",
-            "postal_code": "5611 EM",
-            "telephone": "612345678",
-            "email": "contact@sendcloud.com",
-            "date_created": "2019-02-03T06:48:07",
-            "tracking_number": tracking_number,
-            "tracking_url": f"https://tracking.eu-central-1-0.sendcloud.sc/forward?carrier=postnl&code={tracking_number}",
-            "weight": "2.000",
-            "label": {
-                "normal_printer": [
-                    f"https://panel.sendcloud.sc/api/v2/label/normal_printer/{parcel_id}?start_from=0"
-                ],
-                "label_printer": f"https://panel.sendcloud.sc/api/v2/label/label_printer/{parcel_id}",
-            },
-            "customs_declaration": {},
-            "status": {"id": status_id, "message": status_message},
-            "data": {},
-            "country": {"iso_3": "NLD", "iso_2": "NL", "name": "Netherlands"},
-            "shipment": {"id": 8, "name": "PostNL Standard 0-23kg"},
-            "carrier": {"code": "postnl"},
-            "order_number": f"ORD{parcel_id:05d}",
-            "shipment_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-parcel-{parcel_id}")),
-            "external_order_id": f"SANDBOX{parcel_id}",
-            "external_shipment_id": f"SANDBOX{parcel_id}-1",
-        },
+        # The carrier's own time of the change: 35 ms before `timestamp` in the capture.
+        "carrier_status_change_timestamp": ts - 35
+        if carrier_timestamp is None
+        else carrier_timestamp,
     }
 
 
@@ -129,21 +128,65 @@ def return_created(*, return_id: int = 1, timestamp: int | None = None) -> dict[
     }
 
 
+def return_delivered(*, parcel_id: int = 1, timestamp: int | None = None) -> dict[str, Any]:
+    """A return arrived back. No body was ever published: these are the keys of `refund` that
+    Sendcloud's official Odoo connector reads, typed like the Return object of GET /returns."""
+    ts = now_ms() if timestamp is None else timestamp
+    return {
+        "action": "return_delivered",
+        "timestamp": ts,
+        "refund": {
+            "outgoing_parcel": parcel_id,
+            "incoming_parcel": parcel_id + 1,
+            "created_at": datetime.fromtimestamp(ts / 1000, UTC).isoformat(),
+            "reason": "Item does not fit",
+            "status": "delivered",
+            "message": "",
+            "total_refund": "32.50",
+        },
+    }
+
+
+def integration_credentials(
+    integration: dict[str, Any], keys: tuple[str, str], *, timestamp: int | None = None
+) -> dict[str, Any]:
+    """The integration's API keys (Sendcloud sends new ones; the sandbox its current ones, so
+    its other webhooks stay verifiable), in the order of the connector fixture. A secret.
+
+    Signed like every webhook, with the current secret. In the corpus, Onestein's official
+    Odoo connector verifies this action with the `secret_key` in the body (the new key) and
+    its fixture is signed so; with unchanged keys both readings agree.
+    """
+    public_key, secret_key = keys
+    return {
+        "action": "integration_credentials",
+        "timestamp": now_ms() if timestamp is None else timestamp,
+        "public_key": public_key,
+        "secret_key": secret_key,
+        "integration_id": integration["id"],
+    }
+
+
 def webhook_test(*, timestamp: int | None = None) -> dict[str, Any]:
     """The panel's "Test API webhook" button (payload unconfirmed by Sendcloud: kept minimal)."""
     return {"action": "test_webhook", "timestamp": now_ms() if timestamp is None else timestamp}
 
 
-def payload(action: str, integration: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def payload(
+    action: str, integration: dict[str, Any], keys: tuple[str, str], options: dict[str, Any]
+) -> dict[str, Any]:
     """The payload of one triggered webhook; TriggerFailed for an unknown action or option."""
     makers: dict[str, Callable[..., dict[str, Any]]] = {
         "parcel_status_changed": parcel_status_changed,
         "return_created": return_created,
+        "return_delivered": return_delivered,
         "test_webhook": webhook_test,
     }
     try:
         if action in INTEGRATION_ACTIONS:
             return integration_event(action, integration, **options)
+        if action == "integration_credentials":
+            return integration_credentials(integration, keys, **options)
         if action in makers:
             return makers[action](**options)
     except TypeError as exc:
