@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bootstrap.attempts.state import ACTIVE, AttemptState, earlier_proof
 from bootstrap.attempts.store import OnStep, Progress
 from bootstrap.errors import BootstrapError, ChangeNotApplied, InvalidDesiredSettings, NothingToUndo
-from bootstrap.owned import FieldChange, OwnedSettings
+from bootstrap.owned import OwnedSettings, Plan
 from bootstrap.preflight import preflight
 from bootstrap.watch import Watcher
 from receivers.errors import StorageUnavailable, where
@@ -19,17 +18,6 @@ log = logging.getLogger(__name__)
 # How often a waiting attempt looks for a delivery that reached another process.
 POLL_SECONDS = 0.2
 UNFINISHED = (*ACTIVE, "awaiting_webhook")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The live owned settings of one integration against the desired ones."""
-
-    integration_id: int
-    shop_name: str | None
-    current: OwnedSettings
-    desired: OwnedSettings
-    changes: list[FieldChange]
 
 
 class Bootstrapper:
@@ -78,7 +66,8 @@ class Bootstrapper:
                 "nothing to undo: no change by this service to integration "
                 f"{self.integration_id} is recorded"
             )
-        return self._run(self._new_attempt("undo", source.previous.restoring()), 0, on_step)
+        target = source.previous.restoring(null_url=self.client.v3)
+        return self._run(self._new_attempt("undo", target), 0, on_step)
 
     def close(self) -> None:
         """Stop waiting threads and close the client's connections."""
@@ -89,12 +78,23 @@ class Bootstrapper:
 
     def _new_attempt(self, kind: str, target: OwnedSettings) -> AttemptState:
         """Persist a new attempt; AttemptInProgress while another one is changing Sendcloud."""
-        if kind == "apply" and (problems := target.problems()):
+        if kind == "apply" and (problems := target.problems(self._offered(target))):
             raise InvalidDesiredSettings(problems)
         current = self.attempts.latest(self.integration_id)
         if current is not None:
             self.watcher.evaluate(current)  # fails one whose process stopped, so it cannot block
         return self.attempts.create(self.integration_id, kind, target)
+
+    def _offered(self, target: OwnedSettings) -> tuple[str, ...] | None:
+        """The carriers Sendcloud offers this integration for service points, when `target`
+        enables them; None when unreadable (then Sendcloud's answer to the PATCH will say)."""
+        if not target.service_point_enabled:
+            return None
+        try:
+            return self.client.service_point_carriers(self.integration_id)
+        except BootstrapError as exc:
+            log.warning("carriers_unavailable integration_id=%s error=%s", self.integration_id, exc)
+            return None
 
     def _run(self, attempt: AttemptState, wait: float, on_step: OnStep | None) -> AttemptState:
         aid = attempt.attempt_id
@@ -140,15 +140,9 @@ class Bootstrapper:
             progress.end("done", preflight(url, self._secret, progress.attempt_id))
         if changes:
             self._change(progress, wanted, None if undo else live.owned)
-        elif undo:
-            progress.record(
-                "change_applied", "skipped", "the recorded settings are already in place"
-            )
-            progress.record("read_back", "skipped", "read just now")
         else:
-            progress.record(
-                "change_applied", "skipped", "already configured: nothing sent to Sendcloud"
-            )
+            said = "the recorded settings are already in place" if undo else "already configured"
+            progress.record("change_applied", "skipped", said + ": nothing sent to Sendcloud")
             progress.record("read_back", "skipped", "the settings just read already match")
         if undo:
             proof: str | None = "not awaited: the webhook may point elsewhere now"
@@ -186,8 +180,11 @@ class Bootstrapper:
                 f"Sendcloud accepted the change of integration {iid} but answered other values "
                 "for: " + ", ".join(f"{c.name} = {c.current!r}" for c in wrong)
             )
-        confirmed = ", ".join(name for name in wanted.patch_body() if name in said) or "it"
-        progress.end("done", "Sendcloud confirmed " + confirmed)
+        confirmed = ", ".join(name for name in wanted.patch_body() if name in said)
+        # API v3 answers 204 without a body: the read-back below is the confirmation.
+        progress.end(
+            "done", f"Sendcloud confirmed {confirmed}" if said else "Sendcloud accepted it"
+        )
         progress.begin("read_back")
         wrong = wanted.changes_from(self.client.get_integration(iid).owned)
         if wrong:

@@ -71,18 +71,28 @@ class OwnedSettings:
             if value is not None and not _same(name, now[name], value)
         ]
 
-    def restoring(self) -> OwnedSettings:
-        """What puts these earlier settings back: Sendcloud refuses a null webhook_url, so
-        without a URL the webhook is switched off instead."""
-        return self if self.webhook_url else replace(self, webhook_url=None, webhook_active=False)
+    def restoring(self, null_url: bool = False) -> OwnedSettings:
+        """What puts these earlier settings back. Without an earlier URL the webhook is switched
+        off; API v3 (`null_url`) also clears the URL ("" here, sent as null), v2 refuses that."""
+        if self.webhook_url:
+            return self
+        return replace(self, webhook_url="" if null_url else None, webhook_active=False)
 
-    def problems(self) -> list[str]:
-        """What Sendcloud would reject or what cannot work, in plain words (empty when fine)."""
+    def problems(self, offered: tuple[str, ...] | None = None) -> list[str]:
+        """What Sendcloud would reject or what cannot work, in plain words (empty when fine);
+        `offered`: the carriers Sendcloud offers this integration for service points."""
         problems: list[str] = []
         if self.service_point_enabled and not self.service_point_carriers:
             problems.append(
                 "service points are enabled but no carrier is given: Sendcloud needs at least "
                 "one carrier code (e.g. ups, dhl), or disable service points"
+            )
+        carriers = self.service_point_carriers or ()
+        unknown = [c for c in carriers if offered is not None and c not in offered]
+        if self.service_point_enabled and unknown:
+            problems.append(
+                f"Sendcloud does not offer service points with {', '.join(unknown)} for this "
+                f"integration (it offers: {', '.join(offered or ()) or 'none'})"
             )
         parts = urlsplit(self.webhook_url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -125,3 +135,14 @@ def desired(base_url: str, enabled: bool, carriers: Iterable[str]) -> OwnedSetti
         # rather than wiping it with an empty list.
         service_point_carriers=codes if enabled or codes else None,
     )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The live owned settings of one integration against the desired ones."""
+
+    integration_id: int
+    shop_name: str | None
+    current: OwnedSettings
+    desired: OwnedSettings
+    changes: list[FieldChange]

@@ -65,11 +65,14 @@ def test_bootstrap_fetches_one_token_patches_owned_fields_reads_back_and_is_veri
     seen = [(r.method, r.path) for r in sendcloud.requests()]
     assert seen == [
         ("POST", "/oauth2/token"),
+        # The carriers are checked against what Sendcloud offers before anything changes.
+        ("GET", "/servicepoints/api/v2/carriers"),
         ("GET", "/api/v2/integrations/1"),
         ("PATCH", "/api/v2/integrations/1"),
         ("GET", "/api/v2/integrations/1"),
     ]
-    token, _, patch, read_back = sendcloud.requests()
+    token, carriers, _, patch, read_back = sendcloud.requests()
+    assert carriers.auth == "bearer"
     assert token.auth == "basic"
     assert token.client_id == sendcloud.public_key
     assert token.form == {"grant_type": "client_credentials", "scope": "api"}
@@ -111,7 +114,7 @@ def test_dry_run_prints_the_planned_change_and_sends_no_patch(
 
     assert result.exit_code == 0, result.output
     assert "dry run" in result.output
-    assert "webhook_url: None -> 'http://127.0.0.1:" in result.output
+    assert "webhook_url: '' -> 'http://127.0.0.1:" in result.output
     assert "service_point_enabled: False -> True" in result.output
     assert not sendcloud.requests(method="PATCH")
     assert not sendcloud.requests(method="PUT")

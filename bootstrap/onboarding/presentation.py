@@ -117,7 +117,7 @@ class DiffRow:
 
 def in_words(value: Any) -> str:
     """A setting's value as the page shows it."""
-    if value is None:
+    if value is None or value == "":
         return "not set"
     if isinstance(value, bool):
         return "on" if value else "off"

@@ -1,4 +1,4 @@
-"""The Sendcloud API v2 client: OAuth2 tokens by authlib (or Basic), retries by stamina.
+"""The Sendcloud API v2/v3 client: OAuth2 tokens by authlib (or Basic), retries by stamina.
 
 The only module that imports authlib (it ships no types; mypy ignores it here).
 """
@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 import stamina
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from marshmallow import ValidationError
 
-from bootstrap.errors import SendcloudAuthError, SendcloudUnavailable, UnexpectedResponse
+from bootstrap.errors import SendcloudAuthError, UnexpectedResponse
 from bootstrap.owned import OwnedSettings
 from bootstrap.sendcloud.responses import (
     RETRYABLE_STATUSES,
     Transient,
-    backoff,
     raise_for_response,
+    retried,
     token_endpoint_error,
     transient,
 )
@@ -30,7 +28,6 @@ from bootstrap.sendcloud.schemas import Integration, load_integration, load_upda
 from bootstrap.settings import BootstrapSettings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 TIMEOUT = (5.0, 20.0)  # (connect, read) seconds of every single HTTP call
 # Sendcloud tokens live 1 hour; renew 60 s early, but never more than a tenth of the
@@ -92,16 +89,18 @@ class _Tokens:
 
 
 class SendcloudClient:
-    """Reads and PATCHes one integration through API v2; never PUTs."""
+    """Reads and PATCHes one integration through API v2 or v3 (never PUT); lists carriers."""
 
     def __init__(self, settings: BootstrapSettings) -> None:
         self.auth_mode = settings.auth
         self.budget_seconds = settings.retry_budget_seconds
+        self.v3 = settings.api_v3
         # The budget bounds the retries; the last wait may end up to wait_max past it.
         self._retrying = stamina.RetryingCaller(
             attempts=None, timeout=self.budget_seconds or None, wait_initial=0.5, wait_max=5.0
         )
         self._api_url = settings.api_url
+        self._service_points_url = settings.service_points_url
         self._http = requests.Session()
         self._http.headers.update({"Accept": "application/json"})
         self._tokens = _Tokens(settings) if settings.auth == "oauth2" else None
@@ -113,14 +112,16 @@ class SendcloudClient:
         """Obtain (or reuse) a token; with Basic auth the first call checks the keys."""
         if self._tokens is None:
             return "HTTP Basic with the integration's keys"
-        _, fresh = self._retried(self._tokens.bearer, "fetch a token")
+        _, fresh = retried(
+            self._retrying, self.budget_seconds, self._tokens.bearer, "fetch a token"
+        )
         return "OAuth2 token fetched" if fresh else "OAuth2 token reused (still valid)"
 
     def get_integration(self, integration_id: int) -> Integration:
-        """GET /integrations/{id}."""
-        body = self._call("GET", integration_id, None, "read")
+        """GET /integrations/{id} (v3 wraps it in `data`)."""
+        body = self._call("GET", self._integration(integration_id), integration_id, None, "read")
         try:
-            return load_integration(body)
+            return load_integration(body, self.v3)
         except ValidationError as exc:
             raise UnexpectedResponse(
                 f"Sendcloud's answer for integration {integration_id} is not an integration "
@@ -128,15 +129,31 @@ class SendcloudClient:
             ) from exc
 
     def patch_integration(self, integration_id: int, wanted: OwnedSettings) -> dict[str, Any]:
-        """PATCH /integrations/{id} with the owned fields `wanted` sets; returns those reported."""
-        body = self._call("PATCH", integration_id, wanted.patch_body(), "update")
+        """PATCH /integrations/{id} with the owned fields `wanted` sets; returns those the
+        answer reports (none in v3: its 204 has no body, the read-back confirms the change)."""
+        body = wanted.patch_body()
+        if self.v3 and body.get("webhook_url") == "":
+            body["webhook_url"] = None  # "no URL": v3 takes null, v2 refuses both null and ""
+        url = self._integration(integration_id)
+        answer = self._call("PATCH", url, integration_id, body, "update")
         try:
-            return load_update_response(body)
+            return load_update_response(answer, self.v3)
         except ValidationError as exc:
             raise UnexpectedResponse(
                 f"Sendcloud's answer to the change of integration {integration_id} "
                 "is not an IntegrationUpdate"
             ) from exc
+
+    def service_point_carriers(self, integration_id: int) -> tuple[str, ...]:
+        """GET /carriers of the Service Points API: the codes this integration may offer."""
+        url = f"{self._service_points_url}/carriers"
+        body = self._call("GET", url, integration_id, None, "list the service-point carriers of")
+        if not (isinstance(body, list) and all(isinstance(code, str) for code in body)):
+            raise UnexpectedResponse("Sendcloud's list of carriers is not a list of carrier codes")
+        return tuple(body)
+
+    def _integration(self, integration_id: int) -> str:
+        return f"{self._api_url}/integrations/{integration_id}"
 
     def close(self) -> None:
         """Close connection pools."""
@@ -144,8 +161,7 @@ class SendcloudClient:
         if self._tokens:
             self._tokens.close()
 
-    def _call(self, method: str, integration_id: int, json_body: Any, verb: str) -> Any:
-        url = f"{self._api_url}/integrations/{integration_id}"
+    def _call(self, method: str, url: str, integration_id: int, json_body: Any, verb: str) -> Any:
         refetched = False
 
         def once() -> requests.Response:
@@ -180,23 +196,7 @@ class SendcloudClient:
                     raise transient(resp.status_code, resp.headers.get("Retry-After"), "API")
                 return resp
 
-        resp = self._retried(once, f"{verb} integration {integration_id}")
+        resp = retried(
+            self._retrying, self.budget_seconds, once, f"{verb} integration {integration_id}"
+        )
         return raise_for_response(resp, integration_id, verb, self.auth_mode)
-
-    def _retried(self, call: Callable[[], T], what: str) -> T:
-        deadline = time.monotonic() + self.budget_seconds
-        tries = 0
-
-        def counted() -> T:
-            nonlocal tries
-            tries += 1
-            return call()
-
-        try:
-            return self._retrying(lambda exc: backoff(exc, deadline - time.monotonic()), counted)
-        except Transient as exc:
-            raise SendcloudUnavailable(
-                f"Sendcloud is unavailable: tried to {what} {tries} time(s) within "
-                f"{self.budget_seconds:g} s; last problem: {exc}. Try again in a few minutes.",
-                exc.status,
-            ) from exc

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+import stamina
 
 from bootstrap.errors import (
     IntegrationNotFound,
     SendcloudAuthError,
     SendcloudRejected,
+    SendcloudUnavailable,
     UnexpectedResponse,
 )
 from bootstrap.sendcloud.schemas import error_message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Sendcloud's documented throttle (429) and the gateway statuses that mean "try again".
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -84,6 +89,27 @@ def backoff(exc: Exception, remaining: float) -> bool | float:
     return exc.retry_after if exc.retry_after <= remaining else False
 
 
+def retried(caller: stamina.RetryingCaller, budget: float, call: Callable[[], T], what: str) -> T:
+    """`call()`, retried by `caller` while its Transient problems fit in `budget` seconds;
+    then SendcloudUnavailable in plain words."""
+    deadline = time.monotonic() + budget
+    tries = 0
+
+    def counted() -> T:
+        nonlocal tries
+        tries += 1
+        return call()
+
+    try:
+        return caller(lambda exc: backoff(exc, deadline - time.monotonic()), counted)
+    except Transient as exc:
+        raise SendcloudUnavailable(
+            f"Sendcloud is unavailable: tried to {what} {tries} time(s) within "
+            f"{budget:g} s; last problem: {exc}. Try again in a few minutes.",
+            exc.status,
+        ) from exc
+
+
 def raise_for_response(
     resp: requests.Response, integration_id: int, verb: str, auth_mode: str
 ) -> Any:
@@ -94,7 +120,8 @@ def raise_for_response(
     except ValueError:
         body = None
     if 200 <= status < 300:
-        if body is None:
+        # 204 No Content: API v3's answer to a PATCH (the read-back confirms the change).
+        if body is None and status != 204:
             raise UnexpectedResponse(
                 f"Sendcloud answered the request to {verb} integration {integration_id} "
                 f"with HTTP {status} but no JSON",
@@ -107,8 +134,8 @@ def raise_for_response(
         raise UnexpectedResponse(
             f"Sendcloud answered HTTP {status} (a redirect to "
             f"{resp.headers.get('Location', 'nowhere')!r}) when asked to {verb} integration "
-            f"{integration_id}; check SENDCLOUD_API_URL (API v2 base URL, e.g. "
-            "https://panel.sendcloud.sc/api/v2)",
+            f"{integration_id}; check SENDCLOUD_API_URL (the API base URL, e.g. "
+            "https://panel.sendcloud.sc/api/v2 or …/api/v3)",
             status,
         )
     if status in (401, 403):

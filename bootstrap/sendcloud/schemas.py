@@ -1,4 +1,5 @@
-"""marshmallow schemas of Sendcloud's v2 Integration, its PATCH answer and the error envelope."""
+"""marshmallow schemas of Sendcloud's Integration (v2, and v3 inside `data`), its PATCH answer,
+and the error envelopes (v2, v3's JSON:API, the token endpoint's)."""
 
 from __future__ import annotations
 
@@ -54,11 +55,18 @@ class ErrorEnvelopeSchema(Schema):
     error = fields.Nested(_ErrorBodySchema, required=True)
 
 
-def load_integration(body: Any) -> Integration:
+def _unwrapped(body: Any, v3: bool) -> Any:
+    # v3 answers {"data": {...}}; its owned fields keep the v2 names (only others were renamed).
+    return body.get("data") if v3 and isinstance(body, dict) else body
+
+
+def load_integration(body: Any, v3: bool = False) -> Integration:
     """Parse a GET answer; raise marshmallow.ValidationError when it is not an Integration."""
+    body = _unwrapped(body, v3)
     data = IntegrationSchema().load(body if isinstance(body, dict) else {"_": body})
     owned = OwnedSettings(
-        webhook_url=data["webhook_url"],
+        # Sendcloud writes "no URL" as "" (live v2 answers) or null (v3, the 2026 schema).
+        webhook_url=data["webhook_url"] or "",
         webhook_active=bool(data["webhook_active"]),
         service_point_enabled=bool(data["service_point_enabled"]),
         service_point_carriers=tuple(data["service_point_carriers"] or ()),
@@ -66,8 +74,12 @@ def load_integration(body: Any) -> Integration:
     return Integration(id=data["id"], shop_name=data["shop_name"], owned=owned)
 
 
-def load_update_response(body: Any) -> dict[str, Any]:
-    """Parse a PATCH answer (an IntegrationUpdate) into the owned fields it reports."""
+def load_update_response(body: Any, v3: bool = False) -> dict[str, Any]:
+    """Parse a PATCH answer (an IntegrationUpdate) into the owned fields it reports;
+    v3's 204 has no body and reports none."""
+    if v3 and body is None:
+        return {}
+    body = _unwrapped(body, v3)
     if not isinstance(body, dict):
         raise ValidationError("expected a JSON object")
     data = _OwnedFields().load(body)
@@ -79,17 +91,23 @@ def load_update_response(body: Any) -> dict[str, Any]:
 
 
 def error_message(body: Any) -> str | None:
-    """Sendcloud's own error text from a v2 envelope (or v3 / token-endpoint shapes), as text."""
+    """Sendcloud's own error text from a v2 envelope, v3's JSON:API `errors` (a list or one
+    object; status a string or a number; title or detail may be missing) or a token error."""
     if not isinstance(body, dict):
         return None
     try:
         message = ErrorEnvelopeSchema().load(body)["error"]["message"]
     except ValidationError:
         message = None
-    if message is None and isinstance(body.get("errors"), list) and body["errors"]:
-        first = body["errors"][0]
-        if isinstance(first, dict):
-            message = first.get("detail") or first.get("title")
+    errors = body.get("errors")
+    errors = [errors] if isinstance(errors, dict) else errors
+    if message is None and isinstance(errors, list):
+        texts = [
+            str(e.get("detail") or e.get("title") or e.get("code") or "")
+            for e in errors
+            if isinstance(e, dict)
+        ]
+        message = "; ".join(text for text in texts if text) or None
     if message is None and "error" in body and isinstance(body["error"], str):
         message = body.get("error_description") or body["error"]
     if message is None:
