@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from bootstrap.bootstrapper import Bootstrapper
+from bootstrap.desired import Chosen, Desired, desired_state
 from bootstrap.settings import BootstrapSettings
 from bootstrap.watch import Watcher
 from receivers.access import OperatorToken
@@ -20,6 +21,13 @@ class BootstrapServices:
     token: OperatorToken
     bootstrapper: Bootstrapper
     watcher: Watcher
+
+    def desired(
+        self, fallback: tuple[str, str] | None = None, chosen: Chosen | None = None
+    ) -> Desired:
+        """The one desired state, from the newest applied attempt (see `desired_state`)."""
+        applied = self.bootstrapper.attempts.latest_applied(self.bootstrapper.integration_id)
+        return desired_state(self.settings, applied, fallback, chosen)
 
 
 def services(app: Flask) -> BootstrapServices:

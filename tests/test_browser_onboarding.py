@@ -12,6 +12,8 @@ from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from bootstrap.sandbox import LoopbackServer, sandbox_of
+from bootstrap.sandbox.integrations import OFFERED_CARRIERS
+from bootstrap.services import services
 from tests.conftest import IN_CI, random_secret
 
 CHROMIUM = "/usr/bin/chromium"
@@ -90,11 +92,13 @@ def test_operator_sees_the_diff_applies_and_every_step_turns_green(
     expect(page.locator('#diff tr[data-field="webhook_active"] .planned')).to_have_text("on")
     page.screenshot(path=str(artifacts_dir / "onboarding-1-planned.png"), full_page=True)
 
-    # Clearing the carriers while service points are on is caught before anything is sent.
-    page.fill("#sp-carriers", "")
+    # Unticking every carrier while service points are on is caught before anything is sent.
+    for code in ("postnl", "dhl"):
+        page.uncheck(f'#carrier-list input[value="{code}"]')
     expect(page.locator("#carriers-error")).to_be_visible()
     expect(page.locator("#apply")).to_be_disabled()
-    page.fill("#sp-carriers", "postnl, dhl")
+    for code in ("postnl", "dhl"):
+        page.check(f'#carrier-list input[value="{code}"]')
     expect(page.locator("#apply")).to_be_enabled()
 
     page.click("#apply")
@@ -126,7 +130,7 @@ def test_timed_out_page_turns_verified_by_itself_when_a_test_webhook_arrives(
     app, url, token = served
     sandbox = sandbox_of(app)
     assert sandbox is not None
-    sandbox.faults(drop_webhooks=1)  # Sendcloud "forgets" the integration_updated webhook
+    sandbox.faults(silent_api_changes=True)  # Sendcloud does not announce an API change
     started = requests.post(
         f"{url}/api/onboarding",
         headers={"Authorization": f"Bearer {token}"},
@@ -145,3 +149,80 @@ def test_timed_out_page_turns_verified_by_itself_when_a_test_webhook_arrives(
     expect(page.locator("#state")).to_have_text("Verified", timeout=15_000)
     expect(page.locator("#steps li").last).to_have_class("step status-done")
     expect(page.locator("#advice")).to_be_hidden()
+
+
+def test_carrier_boxes_come_from_sendclouds_list_and_the_choice_becomes_the_desired_one(
+    served: tuple[Flask, str, str], page: Page
+) -> None:
+    app, url, token = served
+    sandbox = sandbox_of(app)
+    assert sandbox is not None
+    page.goto(f"{url}/onboarding?token={token}")
+
+    boxes = page.locator("#carrier-list input[type=checkbox]")
+    # Sendcloud's GET /carriers, in its order; the desired ones (here the first plan) ticked.
+    expect(boxes).to_have_count(len(OFFERED_CARRIERS))
+    assert [box.get_attribute("value") for box in boxes.all()] == list(OFFERED_CARRIERS)
+    ticked = [box.get_attribute("value") for box in boxes.all() if box.is_checked()]
+    assert ticked == ["postnl", "dhl"]
+    assert any(r.path == "/servicepoints/api/v2/carriers" for r in sandbox.requests())
+
+    page.uncheck('#carrier-list input[value="dhl"]')
+    page.check('#carrier-list input[value="ups"]')
+    expect(page.locator('#diff tr[data-field="service_point_carriers"] .planned')).to_have_text(
+        "postnl, ups"
+    )
+    page.click("#apply")
+
+    expect(page.locator("#state")).to_have_text("Verified", timeout=20_000)
+    [patch] = [r for r in sandbox.requests() if r.method == "PATCH"]
+    assert patch.body["service_point_carriers"] == ["postnl", "ups"]
+    # Opened again, the page ticks what was applied, not the environment's first plan.
+    page.goto(f"{url}/onboarding?token={token}")
+    ticked = [box.get_attribute("value") for box in boxes.all() if box.is_checked()]
+    assert ticked == ["postnl", "ups"]
+
+
+def test_an_unknown_carrier_from_the_api_or_the_cli_is_refused_before_any_patch(
+    served: tuple[Flask, str, str],
+) -> None:
+    app, url, token = served
+    sandbox = sandbox_of(app)
+    assert sandbox is not None
+
+    answer = requests.post(
+        f"{url}/api/onboarding",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"service_point_carriers": ["postnl", "nosuchcarrier"]},
+        timeout=10,
+    )
+    cli = app.test_cli_runner().invoke(args=["bootstrap", "--carriers", "nosuchcarrier,dhl"])
+
+    assert answer.status_code == 400, answer.text
+    assert "nosuchcarrier" in answer.json()["error"]
+    assert "postnl" not in answer.json()["error"].split("(")[0]  # only the unknown one named
+    assert cli.exit_code == 1, cli.output
+    assert "does not offer service points with nosuchcarrier" in cli.output
+    assert [r.method for r in sandbox.requests() if r.path.startswith("/api/")].count("PATCH") == 0
+    assert services(app).watcher.latest() is None  # refused before an attempt exists
+
+
+def test_without_sendclouds_list_the_page_takes_typed_carriers_and_says_why(
+    served: tuple[Flask, str, str], page: Page
+) -> None:
+    app, url, token = served
+    sandbox = sandbox_of(app)
+    assert sandbox is not None
+    # The integration's "Service Points" setting is off: Sendcloud answers 403 without a body.
+    sandbox.faults(fail_next=1, fail_status=403, fail_body="", fail_path="/servicepoints/")
+
+    page.goto(f"{url}/onboarding?token={token}")
+
+    expect(page.locator("#carriers-unavailable")).to_contain_text("HTTP 403")
+    expect(page.locator("#carrier-list")).to_have_count(0)
+    page.fill("#sp-carriers", "dpd")
+    expect(page.locator('#diff tr[data-field="service_point_carriers"] .planned')).to_have_text(
+        "dpd"
+    )
+    page.click("#apply")
+    expect(page.locator("#state")).to_have_text("Verified", timeout=20_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.addresses import (
@@ -67,20 +68,24 @@ def test_without_public_url_only_the_sandbox_guesses_an_address() -> None:
 
 def test_form_with_service_points_on_and_no_carrier_is_refused() -> None:
     with pytest.raises(inputs.InvalidInput, match="at least one carrier"):
-        inputs.from_form({"service_point_enabled": "on", "service_point_carriers": " , "})
+        inputs.from_form(
+            MultiDict({"service_point_enabled": "on", "service_point_carriers": " , "})
+        )
 
 
 def test_form_reads_carriers_lowercased_without_duplicates() -> None:
     wanted = inputs.from_form(
-        {"service_point_enabled": "on", "service_point_carriers": "UPS, dhl,ups"}
+        MultiDict({"service_point_enabled": "on", "service_point_carriers": "UPS, dhl,ups"})
     )
     assert wanted == inputs.ApplyRequest(True, ("ups", "dhl"))
-    assert inputs.from_form({}) == inputs.ApplyRequest(False, ())
+    assert inputs.from_form(MultiDict()) == inputs.ApplyRequest(False, ())
 
 
 def test_form_rejects_a_carrier_code_that_cannot_exist() -> None:
     with pytest.raises(inputs.InvalidInput, match="not a Sendcloud carrier code"):
-        inputs.from_form({"service_point_enabled": "on", "service_point_carriers": "dhl; ups"})
+        inputs.from_form(
+            MultiDict({"service_point_enabled": "on", "service_point_carriers": "dhl; ups"})
+        )
 
 
 def test_api_body_keeps_configured_values_for_absent_fields() -> None:

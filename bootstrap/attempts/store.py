@@ -109,6 +109,18 @@ class AttemptStore:
             attempts.c.verified_at.is_not(None),
         )
 
+    def latest_applied(self, integration_id: int) -> AttemptState | None:
+        """The newest apply attempt whose change Sendcloud accepted or already had in place."""
+        return self._newest(
+            attempts.c.integration_id == integration_id,
+            attempts.c.kind == "apply",
+            sa.exists().where(
+                steps.c.attempt_id == attempts.c.id,
+                steps.c.name == "change_applied",
+                steps.c.status.in_(("done", "skipped")),
+            ),
+        )
+
     def latest_with_previous(self, integration_id: int) -> AttemptState | None:
         """The newest apply attempt that recorded previous settings and sent its PATCH."""
         return self._newest(

@@ -10,7 +10,7 @@ from bootstrap.errors import AttemptInProgress, BootstrapError, InvalidDesiredSe
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import api_token_required
 from bootstrap.onboarding.presentation import LIVE_STATES, advice, planned
-from bootstrap.onboarding.views import default_request, desired_for
+from bootstrap.onboarding.views import current_desired, default_request, desired_for
 from bootstrap.services import services
 
 blueprint = Blueprint("onboarding_api", __name__)
@@ -19,18 +19,21 @@ blueprint = Blueprint("onboarding_api", __name__)
 @blueprint.get("/api/onboarding")
 @api_token_required
 def state() -> Response:
-    """The latest attempt (re-checked against Sendcloud), or the planned change if none."""
+    """The latest attempt (re-checked against Sendcloud), or the planned change if none;
+    with the `desired` settings and where each comes from."""
     found = services(current_app)
     try:
+        wanted = current_desired().to_json()
         latest = found.watcher.latest(refresh_live=True)
         if latest is not None:
-            return _state_response(latest.to_json(), 200)
+            return _state_response({**latest.to_json(), "desired": wanted}, 200)
         plan = found.bootstrapper.plan(desired_for(default_request()))
     except BootstrapError as exc:
         return _error(exc)
     shown = planned(plan.desired)
     return _state_response(
         {
+            "desired": wanted,
             "attempt_id": None,
             "integration_id": plan.integration_id,
             "state": "planned",

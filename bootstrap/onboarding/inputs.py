@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.datastructures import MultiDict
 
 from bootstrap.settings import parse_carriers
 
@@ -35,10 +35,11 @@ class InvalidInput(ValueError):
         self.problems = tuple(problems)
 
 
-def from_form(form: Mapping[str, str]) -> ApplyRequest:
-    """Read the page's form: a service-points checkbox and a comma-separated carrier list."""
+def from_form(form: MultiDict[str, str]) -> ApplyRequest:
+    """Read the page's form: a service-points checkbox, and the carriers as ticked boxes or
+    as a comma-separated text (when Sendcloud's list could not be read)."""
     enabled = form.get("service_point_enabled") in ("on", "true", "1")
-    carriers, problems = parse_carriers(form.get("service_point_carriers", ""))
+    carriers, problems = parse_carriers(",".join(form.getlist("service_point_carriers")))
     if enabled and not carriers and not problems:
         problems.append(NO_CARRIER)
     if problems:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from bootstrap.desired import Desired
 from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import csrf_token, page_token_required
@@ -36,10 +37,18 @@ def request_base() -> str:
     return webhook_base(services(current_app).settings, request.url_root)
 
 
+def current_desired() -> Desired:
+    """The one desired state; before anything was applied, its webhook URL is this request's."""
+    fallback = (request_base(), "the address of this request (nothing applied yet)")
+    return services(current_app).desired(fallback)
+
+
 def default_request() -> inputs.ApplyRequest:
-    """The service-point settings from the configuration."""
-    settings = services(current_app).settings
-    return inputs.ApplyRequest(settings.service_point_enabled, settings.service_point_carriers)
+    """The service points of the desired state (last applied, else from the environment)."""
+    wanted = current_desired().settings
+    return inputs.ApplyRequest(
+        bool(wanted.service_point_enabled), wanted.service_point_carriers or ()
+    )
 
 
 def desired_for(wanted: inputs.ApplyRequest) -> OwnedSettings:
@@ -98,6 +107,13 @@ def _render(
         attempt = latest.to_json() if latest is not None else None
     except BootstrapError as exc:
         attempt_error = _with_hint(exc)
+    offered = carriers_error = None
+    try:
+        offered = found.bootstrapper.client.service_point_carriers(
+            found.settings.integration_id or 0
+        )
+    except BootstrapError as exc:
+        carriers_error = _with_hint(exc)  # the page falls back to a text field and says why
     rows = []
     if plan is not None:
         changed = [change.name for change in plan.changes]
@@ -119,6 +135,9 @@ def _render(
         base_problem=base_problem(request_base()),
         wanted=wanted,
         carriers_text=", ".join(wanted.service_point_carriers),
+        offered=offered,
+        carrier_choices=list(dict.fromkeys((*(offered or ()), *wanted.service_point_carriers))),
+        carriers_error=carriers_error,
         attempt=attempt,
         busy=attempt is not None and attempt["state"] in ("planned", "applying"),
         attempt_error=attempt_error,
@@ -135,9 +154,8 @@ def _render(
 
 def _form_echo() -> inputs.ApplyRequest:
     """What the operator typed, shown again next to the problem (never silently dropped)."""
-    carriers = tuple(
-        c.strip() for c in request.form.get("service_point_carriers", "").split(",") if c.strip()
-    )
+    typed = ",".join(request.form.getlist("service_point_carriers"))
+    carriers = tuple(c.strip() for c in typed.split(",") if c.strip())
     return inputs.ApplyRequest(request.form.get("service_point_enabled") == "on", carriers)
 
 

@@ -96,6 +96,7 @@
   // Live preview of the service-point rows, and the "at least one carrier" rule.
   var enabled = document.getElementById("sp-enabled");
   var carriers = document.getElementById("sp-carriers");
+  var ticks = Array.prototype.slice.call(document.querySelectorAll("#carrier-list input"));
   var form = document.getElementById("apply-form");
   // Rendered disabled while an attempt is still applying; the page reloads when it ends.
   var busy = Boolean(form && document.getElementById("apply").disabled);
@@ -109,7 +110,11 @@
   }
 
   function carrierList() {
-    return carriers.value.split(",").map(function (c) { return c.trim().toLowerCase(); })
+    // Ticked boxes of the carriers Sendcloud offers, or the text field when it could not say.
+    var typed = carriers ? carriers.value.split(",") : ticks.filter(function (box) {
+      return box.checked;
+    }).map(function (box) { return box.value; });
+    return typed.map(function (c) { return c.trim().toLowerCase(); })
       .filter(function (c, i, all) { return c && all.indexOf(c) === i; });
   }
 
@@ -119,13 +124,14 @@
     setRow("service_point_carriers", list.length ? list.join(", ") : "none");
     var missing = enabled.checked && list.length === 0;
     document.getElementById("carriers-error").hidden = !missing;
-    carriers.setAttribute("aria-invalid", missing ? "true" : "false");
+    if (carriers) { carriers.setAttribute("aria-invalid", missing ? "true" : "false"); }
     document.getElementById("apply").disabled = missing || busy;
   }
 
-  if (form && enabled && carriers) {
+  if (form && enabled) {
     enabled.addEventListener("change", preview);
-    carriers.addEventListener("input", preview);
+    if (carriers) { carriers.addEventListener("input", preview); }
+    ticks.forEach(function (box) { box.addEventListener("change", preview); });
     form.addEventListener("submit", function () {
       document.getElementById("apply").disabled = true;
     });

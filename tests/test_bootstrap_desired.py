@@ -1,0 +1,177 @@
+"""One desired state: what was last applied from the page, the API or the CLI is what the CLI,
+the drift check and the page use; the environment only seeds the first plan."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from click.testing import Result
+from flask import Flask
+
+from bootstrap.sandbox import LoopbackServer, sandbox_of
+from tests.conftest import random_secret
+from tests.sandbox_fixture import SendcloudSandbox
+
+T = 10
+
+
+def bootstrap(app: Flask, *args: str) -> Result:
+    """`flask bootstrap ARGS` in-process."""
+    return app.test_cli_runner().invoke(args=["bootstrap", *args])
+
+
+def api_state(url: str, token: str) -> dict[str, Any]:
+    """GET /api/onboarding."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body: dict[str, Any] = requests.get(f"{url}/api/onboarding", headers=headers, timeout=T).json()
+    return body
+
+
+def wait_until_ended(url: str, token: str) -> dict[str, Any]:
+    """Poll the JSON state until the attempt has ended."""
+    deadline = time.monotonic() + 20
+    while (state := api_state(url, token))["state"] in ("planned", "applying", "awaiting_webhook"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.05)
+    return state
+
+
+def apply_on_the_page(url: str, token: str, *carriers: str) -> None:
+    """Open the page, tick `carriers` and press Apply, as the operator's browser would."""
+    with requests.Session() as browser:
+        page = browser.get(f"{url}/onboarding", params={"token": token}, timeout=T)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = [("token", token), ("csrf_token", csrf.group(1)), ("service_point_enabled", "on")]
+        form += [("service_point_carriers", code) for code in carriers]
+        applied = browser.post(f"{url}/onboarding", data=form, timeout=T, allow_redirects=False)
+        assert applied.status_code == 303, applied.text
+
+
+@pytest.fixture
+def sandboxed(
+    make_app: Callable[..., Flask],
+    base_env: dict[str, str],
+    live_server: Callable[..., LoopbackServer],
+) -> tuple[Flask, str, str]:
+    """Sandbox mode served on loopback without PUBLIC_URL, like the README's tour."""
+    token = random_secret()
+    server = live_server()
+    env = {**base_env, "ONBOARDING_TOKEN": token, "SERVICE_POINT_CARRIERS": "postnl,dhl"}
+    server.app = make_app(env)
+    return server.app, server.url, token
+
+
+@pytest.fixture
+def product(
+    make_app: Callable[..., Flask],
+    base_env: dict[str, str],
+    sendcloud: SendcloudSandbox,
+    live_server: Callable[..., LoopbackServer],
+) -> Flask:
+    """Real-keys mode against the sandbox, with SERVICE_POINT_CARRIERS=ups,dhl."""
+    server = live_server()
+    env = {**base_env, **sendcloud.env(), "PUBLIC_URL": server.url}
+    server.app = make_app({**env, "SERVICE_POINT_CARRIERS": "ups,dhl"})
+    return server.app
+
+
+def test_carriers_applied_on_the_page_are_what_check_and_a_plain_bootstrap_use(
+    sandboxed: tuple[Flask, str, str],
+) -> None:
+    app, url, token = sandboxed
+    sandbox = sandbox_of(app)
+    assert sandbox is not None
+    apply_on_the_page(url, token, "ups", "dpd")  # not SERVICE_POINT_CARRIERS=postnl,dhl
+    assert wait_until_ended(url, token)["state"] == "verified"
+
+    check = bootstrap(app, "--check")
+    again = bootstrap(app, "--wait", "5")
+
+    assert check.exit_code == 0, check.output
+    assert "No drift" in check.output
+    # The webhook URL the page registered, not this command's own loopback address.
+    assert f"webhook_url: '{url}/webhooks/sendcloud' (last applied " in check.output
+    assert "service_point_carriers: ['ups', 'dpd'] (last applied " in check.output
+    assert again.exit_code == 0, again.output
+    assert "already configured" in again.output
+    assert [r.method for r in sandbox.requests() if r.path.startswith("/api/")].count("PATCH") == 1
+    desired = api_state(url, token)["desired"]
+    assert desired["service_point_carriers"] == ["ups", "dpd"]
+    assert desired["sources"]["service_point_carriers"].startswith("last applied ")
+
+
+def test_the_cli_changes_the_desired_carriers_explicitly_and_says_so(
+    product: Flask, sendcloud: SendcloudSandbox
+) -> None:
+    chose = bootstrap(product, "--carriers", "DPD,postnl", "--wait", "5")
+    check = bootstrap(product, "--check")
+    off = bootstrap(product, "--no-service-points", "--wait", "5")
+    check_off = bootstrap(product, "--check")
+
+    assert chose.exit_code == 0, chose.output
+    assert "service_point_carriers: ['dpd', 'postnl'] (--carriers)" in chose.output
+    assert check.exit_code == 0, check.output
+    assert "service_point_carriers: ['dpd', 'postnl'] (last applied " in check.output
+    assert off.exit_code == 0, off.output
+    assert "service_point_carriers: left as it is at Sendcloud (--no-service-points)" in off.output
+    first, second = sendcloud.requests(method="PATCH")
+    assert first.body["service_point_carriers"] == ["dpd", "postnl"]
+    assert second.body["service_point_enabled"] is False
+    assert "service_point_carriers" not in second.body  # the merchant's list is left alone
+    assert check_off.exit_code == 0, check_off.output
+    assert "service_point_enabled: False (last applied " in check_off.output
+
+
+def test_the_environment_only_seeds_the_first_plan(product: Flask) -> None:
+    first = bootstrap(product, "--dry-run")
+
+    assert first.exit_code == 0, first.output
+    assert "webhook_url: 'http://127.0.0.1:" in first.output
+    assert "(PUBLIC_URL)" in first.output
+    assert "service_point_carriers: ['ups', 'dhl'] (SERVICE_POINT_ENABLED/" in first.output
+    assert "the first plan: nothing applied yet" in first.output
+    assert bootstrap(product, "--carriers", "postnl", "--wait", "5").exit_code == 0
+    after = bootstrap(product, "--dry-run")
+    assert "service_point_carriers: ['postnl'] (last applied " in after.output
+    assert "already configured" in after.output
+
+
+def test_a_change_sendcloud_refused_does_not_become_the_desired_state(
+    product: Flask, sendcloud: SendcloudSandbox
+) -> None:
+    assert bootstrap(product, "--carriers", "ups", "--wait", "5").exit_code == 0
+    # Sendcloud's carrier list unreadable: its 400 to the PATCH refuses the code instead.
+    sendcloud.faults(fail_next=9, fail_status=403, fail_body="", fail_path="/servicepoints/")
+
+    refused = bootstrap(product, "--carriers", "nosuchcarrier", "--wait", "1")
+    check = bootstrap(product, "--check")
+
+    assert refused.exit_code == 1
+    assert "nosuchcarrier" in refused.output
+    assert check.exit_code == 0, check.output
+    assert "service_point_carriers: ['ups'] (last applied " in check.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--carriers", "ups", "--no-service-points"), "does not go with --no-service-points"),
+        (("--carriers", ","), "--carriers needs carrier codes"),
+        (("--carriers", "dhl;ups"), "not a Sendcloud carrier code"),
+        (("--undo", "--carriers", "ups"), "takes no carriers"),
+    ],
+)
+def test_contradictory_or_malformed_carrier_options_are_usage_errors(
+    product: Flask, sendcloud: SendcloudSandbox, args: tuple[str, ...], message: str
+) -> None:
+    result = bootstrap(product, *args)
+
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not sendcloud.requests()
