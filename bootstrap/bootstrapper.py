@@ -88,7 +88,7 @@ class Bootstrapper:
     def _offered(self, target: OwnedSettings) -> tuple[str, ...] | None:
         """The carriers Sendcloud offers this integration for service points, when `target`
         enables them; None when unreadable (then Sendcloud's answer to the PATCH will say)."""
-        if not target.service_point_enabled:
+        if not (target.service_point_enabled and target.service_point_carriers):
             return None
         try:
             return self.client.service_point_carriers(self.integration_id)

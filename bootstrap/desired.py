@@ -54,13 +54,13 @@ def desired_state(
     else:
         enabled, carriers = config.service_point_enabled, config.service_point_carriers
         points_from = FIRST_PLAN
+    wanted = desired(config.public_url or (fallback[0] if fallback else ""), enabled, carriers)
     if config.public_url:
-        wanted, url_from = desired(config.public_url, enabled, carriers), "PUBLIC_URL"
+        url_from = "PUBLIC_URL"
     elif last is not None and last.webhook_url:
-        wanted = replace(desired("", enabled, carriers), webhook_url=last.webhook_url)
-        url_from = since
+        wanted, url_from = replace(wanted, webhook_url=last.webhook_url), since
     elif fallback is not None:
-        wanted, url_from = desired(fallback[0], enabled, carriers), fallback[1]
+        url_from = fallback[1]
     else:
         raise PublicUrlUnknown(
             "PUBLIC_URL is not set and nothing was applied yet, so the command cannot know "

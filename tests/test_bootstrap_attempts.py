@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -118,6 +119,27 @@ def test_a_webhook_landing_on_another_process_verifies_the_attempt(
 
     assert wait_for_state(runner, "verified") == "verified"
     assert wait_for_state(receiver, "verified") == "verified"
+
+
+def test_every_process_reads_one_desired_state_the_newest_change_sendcloud_took(
+    any_store_env: dict[str, str],
+    make_app: Callable[..., Flask],
+    public: LoopbackServer,
+    sendcloud: SendcloudSandbox,
+) -> None:
+    first = public.app = make_app(any_store_env)
+    other = make_app(any_store_env)
+    took = dataclasses.replace(wanted(first), service_point_carriers=("dpd",))
+    assert services(first).bootstrapper.run(took, wait_seconds=10).state == "verified"
+    # Sendcloud's carrier list unreadable, so its 400 to the PATCH is what refuses this one.
+    sendcloud.faults(fail_next=9, fail_status=403, fail_body="", fail_path="/servicepoints/")
+    refused = dataclasses.replace(took, service_point_carriers=("nosuchcarrier",))
+    assert services(other).bootstrapper.run(refused, wait_seconds=1).state == "failed"
+
+    for app in (first, other):
+        found = services(app).desired()
+        assert found.settings.service_point_carriers == ("dpd",)
+        assert found.sources["service_point_carriers"].startswith("last applied ")
 
 
 def test_after_a_restart_the_attempt_is_re_evaluated_from_the_database(

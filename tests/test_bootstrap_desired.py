@@ -3,9 +3,11 @@ the drift check and the page use; the environment only seeds the first plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +15,12 @@ import requests
 from click.testing import Result
 from flask import Flask
 
+from bootstrap.attempts.state import AttemptState
+from bootstrap.desired import desired_state
+from bootstrap.errors import PublicUrlUnknown
+from bootstrap.owned import desired
 from bootstrap.sandbox import LoopbackServer, sandbox_of
+from bootstrap.settings import load_bootstrap_settings
 from tests.conftest import random_secret
 from tests.sandbox_fixture import SendcloudSandbox
 
@@ -175,3 +182,87 @@ def test_contradictory_or_malformed_carrier_options_are_usage_errors(
     assert result.exit_code == 2
     assert message in result.output
     assert not sendcloud.requests()
+
+
+def test_the_first_plan_is_shown_with_its_source_and_unoffered_carriers_are_marked(
+    make_app: Callable[..., Flask], base_env: dict[str, str]
+) -> None:
+    token = random_secret()
+    env = {**base_env, "ONBOARDING_TOKEN": token, "SERVICE_POINT_CARRIERS": "postnl,bpost"}
+    client = make_app(env).test_client()
+
+    state = client.get("/api/onboarding", headers={"Authorization": f"Bearer {token}"})
+    page = client.get("/onboarding", query_string={"token": token}).get_data(as_text=True)
+
+    desired = state.get_json()["desired"]
+    assert desired["service_point_carriers"] == ["postnl", "bpost"]
+    assert desired["webhook_url"] == "http://localhost/webhooks/sendcloud"
+    assert desired["sources"]["service_point_carriers"].startswith("SERVICE_POINT_ENABLED/")
+    assert desired["sources"]["webhook_url"] == "the address of this request (nothing applied yet)"
+    # bpost is not among Sendcloud's carriers for service points: ticked, and marked as such.
+    assert re.search(
+        r'value="bpost" checked> <code>bpost</code> <span class="hint">not offered', page
+    )
+    assert 'value="dpd" >' in page
+
+
+REAL = load_bootstrap_settings(
+    {
+        "SENDCLOUD_PUBLIC_KEY": "pk-test-000000",
+        "SENDCLOUD_SECRET_KEY": "sk-test-000000",
+        "SENDCLOUD_INTEGRATION_ID": "7",
+        "SERVICE_POINT_CARRIERS": "ups",
+    }
+)
+
+
+def applied(base: str, *carriers: str) -> AttemptState:
+    """An apply attempt whose change Sendcloud took, started at noon."""
+    noon = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+    return AttemptState(
+        attempt_id="a1",
+        integration_id=7,
+        kind="apply",
+        state="verified",
+        target=desired(base, True, carriers),
+        previous=None,
+        steps=(),
+        started_at=noon,
+        patched_at=noon,
+        since=noon,
+        deadline_at=None,
+        verified_at=noon,
+        message=None,
+        hint=None,
+    )
+
+
+def test_public_url_then_the_last_applied_url_then_the_fallback_make_the_webhook_url() -> None:
+    last = applied("https://page.example.com", "dhl")
+    with_public = dataclasses.replace(REAL, public_url="https://hooks.example.com")
+
+    assert desired_state(with_public, last).settings.webhook_url == (
+        "https://hooks.example.com/webhooks/sendcloud"
+    )
+    found = desired_state(REAL, last, ("https://other.example.com", "the request"))
+    assert found.settings.webhook_url == "https://page.example.com/webhooks/sendcloud"
+    assert found.sources["webhook_url"] == "last applied 2026-01-02 12:00:00 UTC"
+    first = desired_state(REAL, None, ("https://other.example.com", "the request"))
+    assert (first.settings.webhook_url, first.sources["webhook_url"]) == (
+        "https://other.example.com/webhooks/sendcloud",
+        "the request",
+    )
+    with pytest.raises(PublicUrlUnknown, match="PUBLIC_URL is not set and nothing was applied"):
+        desired_state(REAL, None)
+
+
+def test_chosen_service_points_then_the_last_applied_then_the_environment() -> None:
+    last = applied("https://page.example.com", "dhl", "dpd")
+    fallback = ("https://x.example.com", "x")
+
+    assert desired_state(REAL, None, fallback).settings.service_point_carriers == ("ups",)
+    assert desired_state(REAL, last, fallback).settings.service_point_carriers == ("dhl", "dpd")
+    chosen = desired_state(REAL, last, fallback, (False, (), "--no-service-points"))
+    assert chosen.settings.service_point_enabled is False
+    assert chosen.settings.service_point_carriers is None  # left alone at Sendcloud
+    assert chosen.sources["service_point_enabled"] == "--no-service-points"

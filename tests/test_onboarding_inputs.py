@@ -81,6 +81,17 @@ def test_form_reads_carriers_lowercased_without_duplicates() -> None:
     assert inputs.from_form(MultiDict()) == inputs.ApplyRequest(False, ())
 
 
+def test_form_reads_ticked_carrier_boxes_as_one_list() -> None:
+    ticked = MultiDict(
+        [
+            ("service_point_enabled", "on"),
+            ("service_point_carriers", "postnl"),
+            ("service_point_carriers", "UPS"),
+        ]
+    )
+    assert inputs.from_form(ticked) == inputs.ApplyRequest(True, ("postnl", "ups"))
+
+
 def test_form_rejects_a_carrier_code_that_cannot_exist() -> None:
     with pytest.raises(inputs.InvalidInput, match="not a Sendcloud carrier code"):
         inputs.from_form(
