@@ -219,6 +219,7 @@ def test_without_sendclouds_list_the_page_takes_typed_carriers_and_says_why(
     page.goto(f"{url}/onboarding?token={token}")
 
     expect(page.locator("#carriers-unavailable")).to_contain_text("HTTP 403")
+    expect(page.locator("#carriers-unavailable")).to_contain_text('"Service Points" setting')
     expect(page.locator("#carrier-list")).to_have_count(0)
     page.fill("#sp-carriers", "dpd")
     expect(page.locator('#diff tr[data-field="service_point_carriers"] .planned')).to_have_text(

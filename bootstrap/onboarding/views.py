@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from markupsafe import Markup
 
 from bootstrap.desired import Desired
-from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo
+from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo, SendcloudError
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import csrf_token, page_token_required
 from bootstrap.onboarding.addresses import base_problem, webhook_base
@@ -30,6 +30,10 @@ from bootstrap.services import services
 
 blueprint = Blueprint("onboarding", __name__, template_folder="templates")
 STATIC = Path(__file__).parent / "static"
+CARRIERS_FORBIDDEN = (
+    'An API integration may use Sendcloud\'s Service Points API only with its "Service Points" '
+    "setting ticked in the Sendcloud panel."
+)
 
 
 def request_base() -> str:
@@ -109,11 +113,10 @@ def _render(
         attempt_error = _with_hint(exc)
     offered = carriers_error = None
     try:
-        offered = found.bootstrapper.client.service_point_carriers(
-            found.settings.integration_id or 0
-        )
-    except BootstrapError as exc:
-        carriers_error = _with_hint(exc)  # the page falls back to a text field and says why
+        offered = found.bootstrapper.client.service_point_carriers(found.watcher.integration_id)
+    except SendcloudError as exc:  # the page falls back to a text field and says why
+        hint = CARRIERS_FORBIDDEN if exc.status == 403 else exc.hint
+        carriers_error = f"{exc} {hint}" if hint else str(exc)
     rows = []
     if plan is not None:
         changed = [change.name for change in plan.changes]
