@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from bootstrap.schemas import OWNED_FIELDS, Integration
 from bootstrap.settings import BootstrapSettings, is_loopback_host
-from receivers.endpoint import PATH as WEBHOOK_PATH
+from receivers.webhook import PATH as WEBHOOK_PATH
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ def _wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES)
 
 
-def _json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    """A small JSON error in plain words: `{"error": message}`."""
     response = jsonify(error=message)
     response.status_code = status
     response.headers.update(headers or {})
@@ -45,14 +46,14 @@ def http_error(exc: HTTPException) -> HTTPException | Response:
     message = f"{exc.code} {exc.name}"
     if exc.code == 405:
         message = f"method {request.method} is not allowed here (allowed: {headers.get('Allow')})"
-    return _json_error(message, exc.code, headers)
+    return json_error(message, exc.code, headers)
 
 
 def storage_unavailable(exc: StorageUnavailable) -> Response:
     """The database is down: a 503 in plain words, so callers retry later."""
     log.warning("storage_unavailable method=%s path=%s error=%s", request.method, request.path, exc)
     if _wants_json():
-        return _json_error(str(exc), 503, {"Retry-After": "30"})
+        return json_error(str(exc), 503, {"Retry-After": "30"})
     return _plain(f"{exc}; try again in a minute.", 503, {"Retry-After": "30"})
 
 
@@ -67,7 +68,7 @@ def unexpected_error(exc: Exception) -> Response:
         where(exc),
     )
     if _wants_json():
-        return _json_error(INTERNAL_ERROR, 500)
+        return json_error(INTERNAL_ERROR, 500)
     return _plain(f"Sorry, something went wrong: {INTERNAL_ERROR}.", 500)
 
 

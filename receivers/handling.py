@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receivers.errors import StorageUnavailable, where
-from receivers.inbox import Delivery, Inbox
+from receivers.inbox import Inbox
 from receivers.schemas import Classified, classify
 from receivers.signature import SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
@@ -69,23 +69,20 @@ class Receiver:
             self._count_rejection(exc, len(body))
             raise
         payload, classified = classify_body(body)
-        delivery = Delivery(
-            event_hash=hashlib.sha256(body).hexdigest(),
-            body=body,
-            received_at=datetime.now(UTC),
-            key=key,
-            classified=classified,
+        event_hash = hashlib.sha256(body).hexdigest()
+        received_at = datetime.now(UTC)
+        recorded = self.inbox.record(
+            event_hash, classified, received_at=received_at, signing_key=key, body=body
         )
-        recorded = self.inbox.record(delivery)
         if recorded is None:
-            log.info("webhook_duplicate action=%s hash=%s", classified.action, delivery.event_hash)
+            log.info("webhook_duplicate action=%s hash=%s", classified.action, event_hash)
             return Receipt(duplicate=True, event=None)
         event = StoredEvent(
-            id=recorded.id,
+            id=recorded[0],
             action=classified.action,
-            received_at=delivery.received_at,
+            received_at=received_at,
             event_timestamp=classified.event_timestamp,
-            outcome=recorded.outcome,
+            outcome=recorded[1],
             key=key,
             integration_id=classified.integration_id,
             parcel_id=classified.parcel_id,

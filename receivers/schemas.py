@@ -8,8 +8,6 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from receivers.compiled_schemas import Loader, NotCompilable, compile_schema
-
 # Anything wider does not fit a BIGINT column; such a delivery is stored as unrecognised.
 _INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
 MAX_ACTION_LENGTH = 100
@@ -89,24 +87,13 @@ class TestDeliverySchema(_Lenient):
     timestamp = _int(allow_none=True, load_default=None)
 
 
-# Built once: building a schema costs ~5x a load (see the performance notes).
+# Built once: building a schema costs ~5x a load.
 _SCHEMAS: dict[str, Schema] = {
     "parcel_status_changed": ParcelStatusChangedSchema(),
     "return_created": ReturnCreatedSchema(),
     **{action: IntegrationEventSchema() for action in INTEGRATION_ACTIONS},
     **{action: TestDeliverySchema() for action in TEST_ACTIONS},
 }
-
-
-def _loader(schema: Schema) -> Loader:
-    try:
-        return compile_schema(schema)
-    except NotCompilable:
-        return schema.load
-
-
-# The same results as `schema.load`, compiled where possible (compiled_schemas.py says why).
-LOADERS: dict[str, Loader] = {action: _loader(schema) for action, schema in _SCHEMAS.items()}
 
 
 @dataclass(frozen=True)
@@ -178,11 +165,11 @@ def classify(payload: Any) -> Classified:
         if type(raw_ts) is int and -(2**63) <= raw_ts < 2**63  # bool is not a timestamp
         else None
     )
-    load = LOADERS.get(action)
-    if load is None:
+    schema = _SCHEMAS.get(action)
+    if schema is None:
         return Classified(action=action, event_timestamp=timestamp, recognised=False)
     try:
-        loaded: dict[str, Any] = load(payload)
+        loaded: dict[str, Any] = schema.load(payload)
     except ValidationError:
         return Classified(action=action, event_timestamp=timestamp, recognised=False)
     if action == "parcel_status_changed":
