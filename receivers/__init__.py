@@ -40,16 +40,21 @@ def init_app(
         )
     store = EventStore(db)
     listeners: list[Listener] = []
+    receiver = Receiver(keys, Inbox(db), store, listeners)
     app.extensions["receivers"] = ReceiverServices(
         settings=settings,
         db=db,
         migrations=migrations,
         guard=TokenGuard(token),
         store=store,
-        receiver=Receiver(keys, Inbox(db), store, listeners),
+        receiver=receiver,
         listeners=listeners,
     )
-    for blueprint in (webhook.blueprint, health.blueprint, api.blueprint):
+    # The webhook path is served in front of Flask (why: receivers/webhook.py).
+    app.wsgi_app = webhook.WebhookRoute(  # type: ignore[method-assign]  # Flask's documented way to wrap
+        app.wsgi_app, receiver, settings.max_body_bytes
+    )
+    for blueprint in (health.blueprint, api.blueprint):
         app.register_blueprint(blueprint)
     error_handlers.init_app(app)
     app.cli.add_command(cli.db_cli)

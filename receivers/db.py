@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from receivers import watchdog
@@ -73,35 +73,29 @@ class Database:
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         self._wal: WalFile | None = None
-        # pool_pre_ping: a connection that died while idle (database restart) is replaced
-        # at checkout instead of failing a delivery.
+        # The hot path's pool on PostgreSQL (receivers/inbox.py); SQLite's is `engine`.
+        self.autocommit: Engine | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 self._wal = WalFile(Path(parsed.database))
-            self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+            # No pre-ping: a SQLite connection is an open file, it cannot die while idle.
+            self.engine = sa.create_engine(self.url)
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = sa.create_engine(
-                self.url,
-                pool_pre_ping=True,
-                pool_size=5,
-                max_overflow=5,
-                pool_timeout=watchdog.QUERY_TIMEOUT_S,
-                connect_args={
-                    "connect_timeout": max(
-                        2, round(watchdog.QUERY_TIMEOUT_S)
-                    ),  # libpq's minimum: 2
-                    # No server-side prepares: through a transaction-mode pooler the next
-                    # statement may run on a server connection that never saw them.
-                    "prepare_threshold": None,
-                },
+            # No server-side prepares: through a transaction-mode pooler the next statement
+            # may run on a server connection that never saw them.
+            # pool_pre_ping: a connection that died while idle is replaced at checkout.
+            self.engine = _postgresql(
+                self.url, prepare_threshold=None, pool_pre_ping=True, pool_size=5, max_overflow=5
             )
-            event.listen(self.engine, "do_connect", watchdog.connect)
-            event.listen(self.engine, "connect", _postgresql_connect)
-        # One statement, one transaction, one round trip (the PostgreSQL hot path).
-        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            # One statement is one transaction and one round trip; psycopg prepares it after
+            # its 5th use. No pre-ping: that statement is idempotent, so the inbox runs it once
+            # more on a connection found dead instead (both measured: docs/performance.md).
+            self.autocommit = _postgresql(
+                self.url, prepare_threshold=5, isolation_level="AUTOCOMMIT", pool_size=2
+            )
         self._schema_ready = False
 
     @property
@@ -112,6 +106,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection and file (tests, and after fork in gunicorn)."""
         self.engine.dispose()
+        if self.autocommit is not None:
+            self.autocommit.dispose()
         if self._wal is not None:
             self._wal.close()
 
@@ -237,6 +233,22 @@ class WalFile:
             os.close(directory)
 
 
+def _postgresql(url: str, prepare_threshold: int | None, **options: Any) -> Engine:
+    timeout = watchdog.QUERY_TIMEOUT_S
+    engine = sa.create_engine(
+        url,
+        pool_timeout=timeout,
+        connect_args={
+            "connect_timeout": max(2, round(timeout)),  # psycopg's minimum is 2 s
+            "prepare_threshold": prepare_threshold,
+        },
+        **options,
+    )
+    event.listen(engine, "do_connect", watchdog.connect)
+    event.listen(engine, "connect", _postgresql_connect)
+    return engine
+
+
 def _timeout_ms() -> int:
     return int(watchdog.QUERY_TIMEOUT_S * 1000)
 
@@ -259,7 +271,7 @@ def _sqlite_begin(conn: Connection) -> None:
     # IMMEDIATE for writers: a deferred transaction that later wants to write can fail
     # with "database is locked" without waiting; IMMEDIATE waits for the lock instead.
     mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
 
 def _postgresql_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from receivers.errors import StorageUnavailable, where
@@ -30,11 +31,9 @@ def _wants_json() -> bool:
 
 
 def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    """A small JSON error in plain words: `{"error": message}`."""
-    response = jsonify(error=message)
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
+    """A small JSON error in plain words, `{"error": message}` (needs no app context)."""
+    body = json.dumps({"error": message}, separators=(",", ":")) + "\n"
+    return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
 def http_error(exc: HTTPException) -> HTTPException | Response:

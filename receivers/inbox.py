@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from receivers.db import Database, translated
@@ -95,7 +96,8 @@ class Inbox:
         self.db = db
         self._upsert = {kind: _upsert_state(db, kind) for kind in _STATES}
         self._insert = _insert_event(db, sa.bindparam("outcome", type_=sa.String))
-        if not db.is_sqlite:
+        if db.autocommit is not None:
+            self._autocommit = db.autocommit
             # PostgreSQL: the state upsert (a data-modifying CTE) and the insert are ONE
             # autocommit statement, one round trip; the delivery row gets its final outcome.
             self._in_one: dict[str | None, Any] = {None: self._insert}
@@ -118,9 +120,26 @@ class Inbox:
                     params["outcome"] = "stale"
                 found = conn.execute(self._insert, params).first()
         else:
-            with translated(), self.db.autocommit.connect() as conn:
-                found = conn.execute(self._in_one[kind], params).first()
+            with translated():
+                found = self._run_once_more_if_dropped(self._in_one[kind], params)
         return None if found is None else (found.id, found.outcome)
+
+    def _run_once_more_if_dropped(self, statement: Any, params: dict[str, Any]) -> Any:
+        """Its first row; a connection found dead (no pre-ping here) gets one more try."""
+        for attempt in (1, 2):
+            with self._autocommit.connect() as conn:
+                try:
+                    return conn.execute(statement, params).first()
+                except sa.exc.DBAPIError as exc:
+                    if attempt == 2:
+                        raise
+                    if isinstance(exc.orig, psycopg.errors.InvalidSqlStatementName):
+                        # A transaction-mode pooler moved us to a server connection that
+                        # never saw psycopg's prepare: run unprepared on this one from now.
+                        conn.connection.driver_connection.prepare_threshold = None  # type: ignore[union-attr]
+                    elif not exc.connection_invalidated:
+                        raise
+        raise AssertionError("unreachable")
 
     def reapply(self, event_id: int, event_hash: str, c: Classified) -> str:
         """Re-run the state update of a stored delivery; returns its (new) outcome."""
