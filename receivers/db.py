@@ -271,7 +271,7 @@ def _sqlite_begin(conn: Connection) -> None:
     # IMMEDIATE for writers: a deferred transaction that later wants to write can fail
     # with "database is locked" without waiting; IMMEDIATE waits for the lock instead.
     mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _postgresql_connect(dbapi_connection: Any, _record: Any) -> None:

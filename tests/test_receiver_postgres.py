@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from receivers import watchdog
+from receivers import services, watchdog
 from receivers.signature import sign
 from receivers.webhook import PATH
 from tests.receiver_kit import (
@@ -172,3 +172,21 @@ def test_every_query_is_bounded_the_operator_api_readiness_and_rejection_counter
         "rejected": 401,  # the count is lost, the answer is not held up
     }
     assert max(elapsed for _, elapsed in answers.values()) < 5.0
+
+
+def test_a_pooler_that_loses_prepared_statements_costs_no_delivery(
+    pg_url: str, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(real_keys_env(pg_url))
+    client = app.test_client()
+    for n in range(6):  # psycopg prepares the statement on its 5th use
+        assert post_signed(client, encode(parcel_event(n, 1000, 1))).status_code == 200
+    # What a transaction-mode pooler does: the next server connection never saw the prepare
+    # (DEALLOCATE wrapped in DO, or psycopg would notice and forget its prepares itself).
+    hot = services(app).db.autocommit
+    assert hot is not None
+    with hot.connect() as conn:
+        conn.exec_driver_sql("DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$")
+    for n in range(6, 9):
+        assert post_signed(client, encode(parcel_event(n, 1000, 1))).status_code == 200
+    assert len(_rows(pg_url)) == 9

@@ -145,13 +145,14 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{port}"
         full = {k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_"))}
         command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
-        self.proc = subprocess.Popen(
-            [*command, "--bind", f"127.0.0.1:{port}", app],
-            cwd=source,
-            env=full | env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [*command, "--bind", f"127.0.0.1:{port}", app],
+                cwd=source,
+                env=full | env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
