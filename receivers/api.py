@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
 from receivers.access import bearer_token
 from receivers.error_handlers import json_error
-from receivers.errors import StorageUnavailable
 from receivers.services import services
 from receivers.store import ParcelState, StoredEvent
 
@@ -30,25 +30,9 @@ def require_operator_token() -> Response | None:
     return None
 
 
-@blueprint.errorhandler(StorageUnavailable)
-def storage_unavailable(exc: StorageUnavailable) -> Response:
-    """The database is down: say so plainly."""
-    return json_error(str(exc), 503)
-
-
 def event_json(event: StoredEvent) -> dict[str, Any]:
     """The public JSON shape of a stored delivery."""
-    return {
-        "id": event.id,
-        "action": event.action,
-        "received_at": event.received_at.isoformat(),
-        "event_timestamp": event.event_timestamp,
-        "outcome": event.outcome,
-        "key": event.key,
-        "integration_id": event.integration_id,
-        "parcel_id": event.parcel_id,
-        "payload": event.payload,
-    }
+    return asdict(event) | {"received_at": event.received_at.isoformat()}
 
 
 def parcel_json(state: ParcelState) -> dict[str, Any]:

@@ -7,20 +7,17 @@ missing ones, safely when several workers or instances start at the same moment.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from receivers import watchdog
+from receivers.engines import WalFile, postgresql_engine, sqlite_engine
 from receivers.errors import StorageUnavailable
 from receivers.migrations import Migration, schema_versions, stored_values
 
@@ -79,21 +76,18 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 self._wal = WalFile(Path(parsed.database))
-            # No pre-ping: a SQLite connection is an open file, it cannot die while idle.
-            self.engine = sa.create_engine(self.url)
-            event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", _sqlite_begin)
+            self.engine = sqlite_engine(self.url)
         else:
-            # No server-side prepares: through a transaction-mode pooler the next statement
-            # may run on a server connection that never saw them.
-            # pool_pre_ping: a connection that died while idle is replaced at checkout.
-            self.engine = _postgresql(
+            # pool_pre_ping: a connection that died while idle is replaced at checkout. No
+            # server-side prepares: through a transaction-mode pooler the next statement may
+            # run on a server connection that never saw them.
+            self.engine = postgresql_engine(
                 self.url, prepare_threshold=None, pool_pre_ping=True, pool_size=5, max_overflow=5
             )
             # One statement is one transaction and one round trip; psycopg prepares it after
             # its 5th use. No pre-ping: that statement is idempotent, so the inbox runs it once
             # more on a connection found dead instead (both measured: docs/performance.md).
-            self.autocommit = _postgresql(
+            self.autocommit = postgresql_engine(
                 self.url, prepare_threshold=5, isolation_level="AUTOCOMMIT", pool_size=2
             )
         self._schema_ready = False
@@ -152,13 +146,14 @@ class Database:
                         f"(database is at v{have})"
                     )
                 step.apply(conn)
-                versions = schema_versions.c
+                version = self.insert(schema_versions).values(
+                    component=step.component, version=step.version
+                )
                 conn.execute(
-                    schema_versions.insert().values(component=step.component, version=step.version)
-                    if have == 0
-                    else schema_versions.update()
-                    .where(versions.component == step.component)
-                    .values(version=step.version)
+                    version.on_conflict_do_update(
+                        index_elements=[schema_versions.c.component],
+                        set_={"version": step.version},
+                    )
                 )
                 current[step.component] = step.version
                 applied.append(f"{step.component} v{step.version}")
@@ -190,98 +185,3 @@ class Database:
         with self.begin_write() as conn:
             conn.execute(self.insert_ignore(stored_values).values(name=name, value=make()))
             return str(conn.execute(query).scalar_one())
-
-
-class WalFile:
-    """The write-ahead log of a SQLite file, synced by whoever needs their commit on disk."""
-
-    def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + "-wal")
-        self._fd: int | None = None
-        self._lock = threading.Lock()  # threads of one process share the fd
-
-    def sync(self) -> None:
-        """fdatasync the WAL: every commit written to it so far, by any process, is on disk."""
-        try:
-            with self._lock:
-                # Holding the fd keeps its inode from being reused, so a new WAL file (after
-                # the last connection closed and SQLite deleted it) is always noticed.
-                if self._fd is None or os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:
-                    self._reopen()
-                os.fdatasync(self._fd)  # type: ignore[arg-type]  # _reopen set it
-        except OSError as exc:
-            raise StorageUnavailable(
-                f"the database file cannot be synced ({exc.strerror})"
-            ) from exc
-
-    def close(self) -> None:
-        """Let go of the file (the next sync opens it again)."""
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-    def _reopen(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = os.open(self.path, os.O_RDONLY)
-        # A new file's directory entry must be on disk too, once (fdatasync does not do that).
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
-def _postgresql(url: str, prepare_threshold: int | None, **options: Any) -> Engine:
-    timeout = watchdog.QUERY_TIMEOUT_S
-    engine = sa.create_engine(
-        url,
-        pool_timeout=timeout,
-        connect_args={
-            "connect_timeout": max(2, round(timeout)),  # psycopg's minimum is 2 s
-            "prepare_threshold": prepare_threshold,
-        },
-        **options,
-    )
-    event.listen(engine, "do_connect", watchdog.connect)
-    event.listen(engine, "connect", _postgresql_connect)
-    return engine
-
-
-def _timeout_ms() -> int:
-    return int(watchdog.QUERY_TIMEOUT_S * 1000)
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control away from the sqlite3 module so BEGIN is ours (see below).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # The bound on a busy database: waiting for another writer's lock.
-    cursor.execute(f"PRAGMA busy_timeout = {_timeout_ms()}")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    # NORMAL: a commit does not fsync; Database.begin_write syncs the WAL after the lock is
-    # released, so the writers' fsyncs overlap and each covers all commits before it.
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # IMMEDIATE for writers: a deferred transaction that later wants to write can fail
-    # with "database is locked" without waiting; IMMEDIATE waits for the lock instead.
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _postgresql_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Durable before acknowledged, whatever the server's default; a live server stops a
-    # statement or a lock wait itself after the deadline (a silent one: receivers/watchdog.py).
-    previous = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute(
-            "SET synchronous_commit TO on; "
-            f"SET statement_timeout TO {_timeout_ms()}; SET lock_timeout TO {_timeout_ms()}"
-        )
-    dbapi_connection.autocommit = previous

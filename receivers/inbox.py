@@ -8,7 +8,6 @@ event, so a redelivery or a replay never changes anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,36 +56,16 @@ def _insert_event(db: Database, outcome: Any) -> Any:
     )
 
 
-def _kind(c: Classified) -> str | None:
-    return "parcel" if c.parcel else "integration" if c.integration else None
-
-
 def _params(event_hash: str, c: Classified) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    return {
         "event_hash": event_hash,
         "action": c.action,
         "event_timestamp": c.event_timestamp,
         "parcel_id": c.parcel_id,
         "integration_id": c.integration_id,
         "outcome": "applied" if c.recognised else "unrecognised",
+        **c.state,
     }
-    if c.parcel is not None:
-        params.update(
-            status_id=c.parcel.status_id,
-            status_message=c.parcel.status_message,
-            tracking_number=c.parcel.tracking_number,
-            carrier_timestamp=c.parcel.carrier_timestamp,
-        )
-    if c.integration is not None:
-        i = c.integration
-        params.update(
-            deleted=i.deleted,
-            webhook_url=i.webhook_url,
-            webhook_active=i.webhook_active,
-            service_point_enabled=i.service_point_enabled,
-            service_point_carriers=json.dumps(list(i.service_point_carriers)),
-        )
-    return params
 
 
 class Inbox:
@@ -112,7 +91,7 @@ class Inbox:
         Returns its id and outcome, or None when it was already stored. Durable on return.
         """
         params = _params(event_hash, c) | row
-        kind = _kind(c)
+        kind = c.kind
         if self.db.is_sqlite:
             # One short IMMEDIATE transaction; begin_write syncs the WAL after it.
             with self.db.begin_write() as conn:
@@ -144,7 +123,7 @@ class Inbox:
     def reapply(self, event_id: int, event_hash: str, c: Classified) -> str:
         """Re-run the state update of a stored delivery; returns its (new) outcome."""
         params = _params(event_hash, c)
-        kind = _kind(c)
+        kind = c.kind
         with self.db.begin_write() as conn:
             if kind:
                 table, _ = _STATES[kind]

@@ -1,12 +1,10 @@
-"""A bound on every PostgreSQL wait, even on a server that takes a query and never answers.
+"""A bound on every PostgreSQL round trip, even to a server that takes a query and goes silent.
 
-`statement_timeout` and `lock_timeout` stop a live server's slow statement, and psycopg's
-`connect_timeout` bounds a connection attempt. But a frozen server (SIGSTOP, a stalled VM) or a
-path that swallows the replies still acknowledges every packet, so neither those settings nor TCP
-keepalives or `tcp_user_timeout` ever fire and psycopg waits forever (docs/performance.md). So
-each psycopg connection notes when it starts waiting on the server, and one thread per process
-shuts the socket (via the public `Connection.fileno()`) of a wait older than the deadline: psycopg
-then raises OperationalError, SQLAlchemy drops the connection and the caller answers 503.
+A frozen server (SIGSTOP, a stalled VM) or a path that swallows the replies still acknowledges
+every packet: statement_timeout, TCP keepalives and tcp_user_timeout never fire, and psycopg
+waits forever (docs/receiver.md). So each connection notes when it starts waiting, and one
+thread per process shuts the socket (the public `Connection.fileno()`) of a wait past the
+deadline: psycopg raises OperationalError, the pool drops the connection, the caller answers 503.
 """
 
 from __future__ import annotations
@@ -59,11 +57,12 @@ class Watchdog:
             # Under the lock: a wait that ends meanwhile cannot close and reuse its socket.
             with self._lock:
                 for key, (deadline, fd) in list(self._waits.items()):
-                    if deadline <= now:
-                        del self._waits[key]
-                        with suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
-                            sock.shutdown(socket.SHUT_RDWR)
-                        log.warning("database_wait_cut after_s=%s", QUERY_TIMEOUT_S)
+                    if deadline > now:
+                        continue
+                    del self._waits[key]
+                    with suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    log.warning("database_wait_cut after_s=%s", QUERY_TIMEOUT_S)
 
 
 WATCHDOG = Watchdog()

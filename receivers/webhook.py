@@ -72,7 +72,7 @@ class WebhookRoute:
         if body is None or len(body) > limit:
             return json_error(f"request body is larger than the {limit} byte limit", 413)
         try:
-            receipt = self.receiver.receive(body, request.headers.get("Sendcloud-Signature"))
+            event = self.receiver.receive(body, request.headers.get("Sendcloud-Signature"))
         except SignatureRejected as exc:
             return json_error(f"signature rejected: {exc}", 401)
         except StorageUnavailable as exc:
@@ -80,5 +80,5 @@ class WebhookRoute:
             log.warning("storage_unavailable method=POST path=%s error=%s", PATH, exc)
             message = "storage unavailable, delivery not stored; retry later"
             return json_error(message, 503, {"Retry-After": "30"})
-        answer = b'{"status": "duplicate"}' if receipt.duplicate else b'{"status": "stored"}'
+        answer = b'{"status": "duplicate"}' if event is None else b'{"status": "stored"}'
         return Response(answer, mimetype="application/json")
