@@ -84,11 +84,16 @@ class Database:
             self.engine = postgresql_engine(
                 self.url, prepare_threshold=None, pool_pre_ping=True, pool_size=5, max_overflow=5
             )
-            # One statement is one transaction and one round trip; psycopg prepares it after
-            # its 5th use. No pre-ping: that statement is idempotent, so the inbox runs it once
-            # more on a connection found dead instead (both measured: docs/performance.md).
+            # One statement is one transaction and one round trip (so nothing to roll back on
+            # return); psycopg prepares it after its 5th use. No pre-ping: that statement is
+            # idempotent, so the inbox runs it once more on a connection found dead instead
+            # (both measured: docs/performance.md).
             self.autocommit = postgresql_engine(
-                self.url, prepare_threshold=5, isolation_level="AUTOCOMMIT", pool_size=2
+                self.url,
+                prepare_threshold=5,
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
+                pool_size=2,
             )
         self._schema_ready = False
 

@@ -24,26 +24,33 @@ from psycopg.abc import Params, Query
 log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT_S = 5.0
-_TICK_S = 0.1  # how late past its deadline a wait may be cut
 
 
 class Watchdog:
     """The waits in progress in this process: connection -> (deadline, socket)."""
 
     def __init__(self) -> None:
+        self._forked()
+        # Threads do not survive a fork: a gunicorn worker starts its own.
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
         self._waits: dict[int, tuple[float, int]] = {}
         self._lock = threading.Lock()
-        self._pid = 0
+        self._wake = threading.Event()
+        self._next_check = -1.0  # no thread yet
 
     @contextmanager
     def watch(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
         """Bound the server round trips made inside this block."""
-        key = id(conn)
+        key, deadline = id(conn), time.monotonic() + QUERY_TIMEOUT_S
         with self._lock:
-            if self._pid != os.getpid():  # first use in this (forked) process
-                self._pid = os.getpid()
+            if self._next_check < 0:
+                self._next_check = deadline
                 threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
-            self._waits[key] = (time.monotonic() + QUERY_TIMEOUT_S, conn.fileno())
+            self._waits[key] = (deadline, conn.fileno())
+            if deadline < self._next_check:  # only when the deadline was shortened
+                self._wake.set()
         try:
             yield
         finally:
@@ -52,10 +59,9 @@ class Watchdog:
 
     def _run(self) -> None:
         while True:
-            time.sleep(_TICK_S)
-            now = time.monotonic()
             # Under the lock: a wait that ends meanwhile cannot close and reuse its socket.
             with self._lock:
+                now = time.monotonic()
                 for key, (deadline, fd) in list(self._waits.items()):
                     if deadline > now:
                         continue
@@ -63,6 +69,12 @@ class Watchdog:
                     with suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
                         sock.shutdown(socket.SHUT_RDWR)
                     log.warning("database_wait_cut after_s=%s", QUERY_TIMEOUT_S)
+                # Later waits get later deadlines: sleep until the earliest one (about once
+                # per deadline under load, instead of polling).
+                deadlines = (deadline for deadline, _ in self._waits.values())
+                self._next_check = min(deadlines, default=now + QUERY_TIMEOUT_S)
+                self._wake.clear()
+            self._wake.wait(max(self._next_check - now, 0.01))
 
 
 WATCHDOG = Watchdog()

@@ -115,13 +115,13 @@ def stored_hashes(database_url: str) -> list[str]:
         return [row[0] for row in conn.execute(query)]
 
 
-def store_workers(store: str) -> int:
-    """The worker count gunicorn.conf.py picks for `store` (WEB_CONCURRENCY unset)."""
+def store_workers(store: str, source: Path = REPO) -> int:
+    """The worker count `source`'s gunicorn.conf.py picks for `store` (WEB_CONCURRENCY unset)."""
     url = "sqlite:///x.sqlite3" if store == "sqlite" else PG_SERVER
     code = "import runpy, sys; print(runpy.run_path(sys.argv[1])['workers'])"
     env = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"} | {"DATABASE_URL": url}
     out = subprocess.run(
-        [sys.executable, "-c", code, str(REPO / "gunicorn.conf.py")],
+        [sys.executable, "-c", code, str(source / "gunicorn.conf.py")],
         env=env,
         capture_output=True,
         text=True,
