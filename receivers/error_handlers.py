@@ -42,10 +42,15 @@ def http_error(exc: HTTPException) -> HTTPException | Response:
         return exc
     # Keep Allow (405), Retry-After, …; the body is ours, so not werkzeug's content type.
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    message = f"{exc.code} {exc.name}"
     if exc.code == 405:
-        message = f"method {request.method} is not allowed here (allowed: {headers.get('Allow')})"
-    return json_error(message, exc.code, headers)
+        return not_allowed(request.method, headers.get("Allow", ""), headers)
+    return json_error(f"{exc.code} {exc.name}", exc.code, headers)
+
+
+def not_allowed(method: str, allowed: str, headers: dict[str, str] | None = None) -> Response:
+    """405 in plain words, with the Allow header."""
+    message = f"method {method} is not allowed here (allowed: {allowed})"
+    return json_error(message, 405, (headers or {}) | {"Allow": allowed})
 
 
 def storage_unavailable(exc: StorageUnavailable) -> Response:
@@ -57,16 +62,20 @@ def storage_unavailable(exc: StorageUnavailable) -> Response:
 
 
 def unexpected_error(exc: Exception) -> Response:
-    """A bug: log where it happened (not its message, which may hold data) and say so plainly."""
-    # HTTPExceptions never get here: Flask finds http_error first (nearer in their MRO).
+    """A bug in a view (HTTPExceptions never get here: Flask finds http_error first)."""
+    return bug(exc, request.method, request.path, _wants_json())
+
+
+def bug(exc: Exception, method: str, path: str, as_json: bool) -> Response:
+    """Log where a bug happened (not its message, which may hold data) and say so plainly."""
     log.error(
         "unhandled_error method=%s path=%s error=%s where=%s",
-        request.method,
-        request.path,
+        method,
+        path,
         type(exc).__name__,
         where(exc),
     )
-    if _wants_json():
+    if as_json:
         return json_error(INTERNAL_ERROR, 500)
     return _plain(f"Sorry, something went wrong: {INTERNAL_ERROR}.", 500)
 

@@ -14,8 +14,8 @@ from typing import Any
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from receivers.error_handlers import INTERNAL_ERROR, json_error
-from receivers.errors import StorageUnavailable, where
+from receivers.error_handlers import bug, json_error, not_allowed
+from receivers.errors import StorageUnavailable
 from receivers.handling import Receiver
 from receivers.signature import SignatureRejected
 
@@ -37,24 +37,17 @@ class WebhookRoute:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO") != PATH:
             return self.inner(environ, start_response)
+        request = Request(environ)
         try:
-            response = self.answer(Request(environ))
-        except Exception as exc:  # noqa: BLE001 (a bug: logged below, answered in plain words)
-            # Type and place only: the message may carry payload values.
-            log.error(
-                "unhandled_error method=POST path=%s error=%s where=%s",
-                PATH,
-                type(exc).__name__,
-                where(exc),
-            )
-            response = json_error(INTERNAL_ERROR, 500)
+            response = self.answer(request)
+        except Exception as exc:  # noqa: BLE001 (a bug: logged and answered in plain words)
+            response = bug(exc, request.method, PATH, as_json=True)
         return response(environ, start_response)
 
     def answer(self, request: Request) -> Response:
         """Verify, store durably, then answer: 200 stored/duplicate, 400, 401, 405, 413 or 503."""
         if request.method != "POST":
-            message = f"method {request.method} is not allowed here (allowed: POST)"
-            return json_error(message, 405, {"Allow": "POST"})
+            return not_allowed(request.method, "POST")
         limit = self.max_body_bytes
         declared = request.headers.get("Content-Length")
         if declared is not None and not declared.isdigit():
