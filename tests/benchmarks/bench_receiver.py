@@ -1,9 +1,9 @@
 """Receiver throughput against a bare Flask endpoint, under gunicorn with the Procfile's settings.
 
-Run by hand (not by pytest), from the repository root, one benchmark at a time on a shared
-machine (docs/performance.md):
+Run by hand (not by pytest), from the repository root; on a shared machine one benchmark at
+a time, under a lock file all users share (docs/performance.md):
 
-    flock /work/notes/bench.lock .venv/bin/python tests/benchmarks/bench_receiver.py \\
+    flock "$BENCH_LOCK" .venv/bin/python tests/benchmarks/bench_receiver.py \\
         [--rounds 3] [--duration 10] [--stores sqlite,pg] [--against DIR ...]
 
 Each round runs, with gunicorn.conf.py's worker count for the store: bare, receiver, bare for

@@ -1,8 +1,9 @@
 """Crash test: kill -9 every gunicorn worker several times under load, then count the rows.
 
-Run by hand from the repository root (a reduced version runs in the suite, marked slow):
+Run by hand from the repository root (a reduced version runs in the suite, marked slow);
+BENCH_LOCK keeps it from overlapping a benchmark on a shared machine:
 
-    flock /work/notes/bench.lock .venv/bin/python tests/benchmarks/crash_receiver.py \\
+    flock "$BENCH_LOCK" .venv/bin/python tests/benchmarks/crash_receiver.py \\
         [--stores sqlite,pg] [--seconds 20] [--kills 8] [--clients 8]
 
 Clients post distinct signed deliveries and, like Sendcloud, send each one again until it is
