@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 
 from receivers.access import bearer_token
-from receivers.errors import StorageUnavailable
+from receivers.error_handlers import json_error
+from receivers.services import services
 from receivers.store import ParcelState, StoredEvent
 
 blueprint = Blueprint("receiver_api", __name__)
@@ -16,49 +18,21 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def _services() -> Any:
-    from receivers import services
-
-    return services(current_app)
-
-
-def _error(message: str, status: int) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response
-
-
 @blueprint.before_request
 def require_operator_token() -> Response | None:
     """Every route here needs `Authorization: Bearer <onboarding token>`."""
-    guard = _services().guard
+    guard = services(current_app).guard
     client = request.remote_addr or "unknown"
     if guard.locked_out(client):
-        return _error("too many wrong tokens; wait a minute", 429)
+        return json_error("too many wrong tokens; wait a minute", 429)
     if not guard.check(bearer_token(request.headers.get("Authorization")), client):
-        return _error("missing or wrong Bearer token (the onboarding token)", 401)
+        return json_error("missing or wrong Bearer token (the onboarding token)", 401)
     return None
-
-
-@blueprint.errorhandler(StorageUnavailable)
-def storage_unavailable(exc: StorageUnavailable) -> Response:
-    """The database is down: say so plainly."""
-    return _error(str(exc), 503)
 
 
 def event_json(event: StoredEvent) -> dict[str, Any]:
     """The public JSON shape of a stored delivery."""
-    return {
-        "id": event.id,
-        "action": event.action,
-        "received_at": event.received_at.isoformat(),
-        "event_timestamp": event.event_timestamp,
-        "outcome": event.outcome,
-        "key": event.key,
-        "integration_id": event.integration_id,
-        "parcel_id": event.parcel_id,
-        "payload": event.payload,
-    }
+    return asdict(event) | {"received_at": event.received_at.isoformat()}
 
 
 def parcel_json(state: ParcelState) -> dict[str, Any]:
@@ -78,9 +52,9 @@ def list_events() -> Response | tuple[dict[str, Any], int]:
     """Stored deliveries, newest first, with the signature rejection counts."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        return _error(f"limit must be a whole number from 1 to {MAX_LIMIT}", 400)
+        return json_error(f"limit must be a whole number from 1 to {MAX_LIMIT}", 400)
     action = request.args.get("action") or None
-    found = _services()
+    found = services(current_app)
     events = found.store.recent(int(raw), action)
     return {
         "events": [event_json(e) for e in events],
@@ -93,22 +67,22 @@ def list_events() -> Response | tuple[dict[str, Any], int]:
 @blueprint.get("/api/receiver/stats")
 def stats() -> tuple[dict[str, Any], int]:
     """Signature rejections by cause (shared by every worker and instance)."""
-    return {"signature_rejections": _services().store.rejection_counts()}, 200
+    return {"signature_rejections": services(current_app).store.rejection_counts()}, 200
 
 
 @blueprint.post("/api/events/<int:event_id>/replay")
 def replay(event_id: int) -> Response | tuple[dict[str, Any], int]:
     """Re-run the handling of one stored delivery (idempotent)."""
-    event = _services().receiver.replay(event_id)
+    event = services(current_app).receiver.replay(event_id)
     if event is None:
-        return _error(f"no stored delivery with id {event_id}", 404)
+        return json_error(f"no stored delivery with id {event_id}", 404)
     return {"event": event_json(event)}, 200
 
 
 @blueprint.get("/api/parcels/<int:parcel_id>")
 def parcel(parcel_id: int) -> Response | tuple[dict[str, Any], int]:
     """The newest known status of a parcel."""
-    state = _services().store.parcel_state(parcel_id)
+    state = services(current_app).store.parcel_state(parcel_id)
     if state is None:
-        return _error(f"no status known for parcel {parcel_id}", 404)
+        return json_error(f"no status known for parcel {parcel_id}", 404)
     return parcel_json(state), 200

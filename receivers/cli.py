@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from receivers.errors import StorageUnavailable
+from receivers.services import services
 
 db_cli = AppGroup("db", help="Database schema commands.")
 
@@ -14,8 +15,6 @@ db_cli = AppGroup("db", help="Database schema commands.")
 @db_cli.command("upgrade")
 def upgrade_command() -> None:
     """Create or upgrade the database schema (idempotent, safe to run concurrently)."""
-    from receivers import services
-
     found = services(current_app)
     try:
         applied = found.db.upgrade(found.migrations)
@@ -30,8 +29,6 @@ def upgrade_command() -> None:
 @click.option("--action", default=None, help="Only deliveries of this action.")
 def events_command(limit: int, action: str | None) -> None:
     """List stored webhook deliveries, newest first, with their outcome."""
-    from receivers import services
-
     found = services(current_app)
     try:
         events = found.store.recent(limit, action)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from receivers.engines import WalFile, postgresql_engine, sqlite_engine
 from receivers.errors import StorageUnavailable
 from receivers.migrations import Migration, schema_versions, stored_values
 
@@ -50,6 +50,18 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+@contextmanager
+def translated() -> Iterator[None]:
+    """SQLAlchemy's errors as StorageUnavailable, in plain words."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        # The type only: the message may quote SQL parameters (payload values).
+        orig = getattr(exc, "orig", None)
+        detail = type(orig if orig is not None else exc).__name__
+        raise StorageUnavailable(f"the database is unavailable ({detail})") from exc
+
+
 class Database:
     """An engine plus the few storage operations every package needs."""
 
@@ -57,23 +69,32 @@ class Database:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        self._wal: WalFile | None = None
+        # The hot path's pool on PostgreSQL (receivers/inbox.py); SQLite's is `engine`.
+        self.autocommit: Engine | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = sa.create_engine(self.url, connect_args={"timeout": 30})
-            _configure_sqlite(self.engine)
+                self._wal = WalFile(Path(parsed.database))
+            self.engine = sqlite_engine(self.url)
         else:
-            self.engine = sa.create_engine(
-                self.url,
-                pool_size=5,
-                max_overflow=5,
-                pool_timeout=5,
-                # No automatic server-side prepares outside the hot path (which handles its
-                # own, receivers/pg_writes.py): through a transaction-mode pooler the next
-                # statement may run on a server connection that never saw them.
-                connect_args={"connect_timeout": 5, "prepare_threshold": None},
+            # pool_pre_ping: a connection that died while idle is replaced at checkout. No
+            # server-side prepares: through a transaction-mode pooler the next statement may
+            # run on a server connection that never saw them.
+            self.engine = postgresql_engine(
+                self.url, prepare_threshold=None, pool_pre_ping=True, pool_size=5, max_overflow=5
             )
-            _configure_postgresql(self.engine)
+            # One statement is one transaction and one round trip (so nothing to roll back on
+            # return); psycopg prepares it after its 5th use. No pre-ping: that statement is
+            # idempotent, so the inbox runs it once more on a connection found dead instead
+            # (both measured: docs/performance.md).
+            self.autocommit = postgresql_engine(
+                self.url,
+                prepare_threshold=5,
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
+                pool_size=2,
+            )
         self._schema_ready = False
 
     @property
@@ -82,31 +103,31 @@ class Database:
         return self.dialect == "sqlite"
 
     def dispose(self) -> None:
-        """Close every pooled connection (tests, and after fork in gunicorn)."""
+        """Close every pooled connection and file (tests, and after fork in gunicorn)."""
         self.engine.dispose()
+        if self.autocommit is not None:
+            self.autocommit.dispose()
+        if self._wal is not None:
+            self._wal.close()
 
     @contextmanager
     def begin_write(self) -> Iterator[Connection]:
-        """A write transaction; on SQLite it takes the write lock up front (no upgrade deadlock)."""
-        try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable(_describe(exc)) from exc
+        """A write transaction, on disk when the block ends; SQLite takes its write lock first."""
+        with translated(), self.engine.connect() as conn:
+            with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+                yield conn
+            if self._wal is not None:
+                # Group commit: the lock is released, the commit not yet on disk (docs/receiver.md).
+                self._wal.sync()
 
     @contextmanager
     def begin_read(self) -> Iterator[Connection]:
         """A read transaction."""
-        try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable(_describe(exc)) from exc
+        with translated(), self.engine.connect() as conn, conn.begin():
+            yield conn
 
     def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers and the schema is in place."""
+        """Raise StorageUnavailable unless the database answers."""
         with self.begin_read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
@@ -118,12 +139,8 @@ class Database:
                 # Transaction-scoped: released by the commit, even if this process dies.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY})
             schema_versions.create(conn, checkfirst=True)
-            current: dict[str, int] = {
-                row.component: row.version
-                for row in conn.execute(
-                    sa.select(schema_versions.c.component, schema_versions.c.version)
-                )
-            }
+            query = sa.select(schema_versions.c.component, schema_versions.c.version)
+            current: dict[str, int] = {c: v for c, v in conn.execute(query)}
             for step in sorted(migrations, key=lambda m: (m.component, m.version)):
                 have = current.get(step.component, 0)
                 if step.version <= have:
@@ -134,18 +151,15 @@ class Database:
                         f"(database is at v{have})"
                     )
                 step.apply(conn)
-                if have == 0:
-                    conn.execute(
-                        schema_versions.insert().values(
-                            component=step.component, version=step.version
-                        )
+                version = self.insert(schema_versions).values(
+                    component=step.component, version=step.version
+                )
+                conn.execute(
+                    version.on_conflict_do_update(
+                        index_elements=[schema_versions.c.component],
+                        set_={"version": step.version},
                     )
-                else:
-                    conn.execute(
-                        schema_versions.update()
-                        .where(schema_versions.c.component == step.component)
-                        .values(version=step.version)
-                    )
+                )
                 current[step.component] = step.version
                 applied.append(f"{step.component} v{step.version}")
         self._schema_ready = True
@@ -158,66 +172,21 @@ class Database:
         """True once `upgrade` has succeeded in this process."""
         return self._schema_ready
 
+    def insert(self, table: sa.Table) -> Any:
+        """This dialect's INSERT, which has `on_conflict_do_nothing/do_update`."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
     def insert_ignore(self, table: sa.Table) -> Any:
         """An INSERT that silently skips rows whose unique key already exists (one statement)."""
-        if self.dialect == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
+        return self.insert(table).on_conflict_do_nothing()
 
     def stored_value(self, name: str, make: Callable[[], str]) -> str:
         """Return the value stored under `name`, creating it with `make()` if nobody has yet."""
+        query = sa.select(stored_values.c.value).where(stored_values.c.name == name)
         with self.begin_read() as conn:
-            found = conn.execute(
-                sa.select(stored_values.c.value).where(stored_values.c.name == name)
-            ).scalar_one_or_none()
+            found = conn.execute(query).scalar_one_or_none()
         if found is not None:
             return str(found)
         with self.begin_write() as conn:
             conn.execute(self.insert_ignore(stored_values).values(name=name, value=make()))
-            return str(
-                conn.execute(
-                    sa.select(stored_values.c.value).where(stored_values.c.name == name)
-                ).scalar_one()
-            )
-
-
-def _describe(exc: SQLAlchemyError) -> str:
-    """Plain words for a storage failure, without the SQL or parameters (they may hold payloads)."""
-    orig = getattr(exc, "orig", None)
-    detail = type(orig).__name__ if orig is not None else type(exc).__name__
-    return f"the database is unavailable ({detail})"
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module so BEGIN is ours (see below).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        # FULL: a commit is on disk before we acknowledge a webhook (survives power loss).
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def on_begin(conn: Connection) -> None:
-        # IMMEDIATE for writers: a deferred transaction that later wants to write can fail
-        # with "database is locked" without waiting; IMMEDIATE waits for the lock instead.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _configure_postgresql(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # A commit must be flushed to disk before we acknowledge a webhook, whatever the
-        # server or database default says.
-        previous = dbapi_connection.autocommit
-        dbapi_connection.autocommit = True
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO on")
-            # The hot path encodes its text parameters as UTF-8 itself (receivers/pg_writes.py).
-            cursor.execute("SET client_encoding TO 'UTF8'")
-        dbapi_connection.autocommit = previous
+            return str(conn.execute(query).scalar_one())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from receivers.errors import StorageUnavailable, where
@@ -29,11 +30,10 @@ def _wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES)
 
 
-def _json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
+def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    """A small JSON error in plain words, `{"error": message}` (needs no app context)."""
+    body = json.dumps({"error": message}, separators=(",", ":")) + "\n"
+    return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
 def http_error(exc: HTTPException) -> HTTPException | Response:
@@ -42,32 +42,41 @@ def http_error(exc: HTTPException) -> HTTPException | Response:
         return exc
     # Keep Allow (405), Retry-After, …; the body is ours, so not werkzeug's content type.
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    message = f"{exc.code} {exc.name}"
     if exc.code == 405:
-        message = f"method {request.method} is not allowed here (allowed: {headers.get('Allow')})"
-    return _json_error(message, exc.code, headers)
+        return not_allowed(request.method, headers.get("Allow", ""), headers)
+    return json_error(f"{exc.code} {exc.name}", exc.code, headers)
+
+
+def not_allowed(method: str, allowed: str, headers: dict[str, str] | None = None) -> Response:
+    """405 in plain words, with the Allow header."""
+    message = f"method {method} is not allowed here (allowed: {allowed})"
+    return json_error(message, 405, (headers or {}) | {"Allow": allowed})
 
 
 def storage_unavailable(exc: StorageUnavailable) -> Response:
     """The database is down: a 503 in plain words, so callers retry later."""
     log.warning("storage_unavailable method=%s path=%s error=%s", request.method, request.path, exc)
     if _wants_json():
-        return _json_error(str(exc), 503, {"Retry-After": "30"})
+        return json_error(str(exc), 503, {"Retry-After": "30"})
     return _plain(f"{exc}; try again in a minute.", 503, {"Retry-After": "30"})
 
 
 def unexpected_error(exc: Exception) -> Response:
-    """A bug: log where it happened (not its message, which may hold data) and say so plainly."""
-    # HTTPExceptions never get here: Flask finds http_error first (nearer in their MRO).
+    """A bug in a view (HTTPExceptions never get here: Flask finds http_error first)."""
+    return bug(exc, request.method, request.path, _wants_json())
+
+
+def bug(exc: Exception, method: str, path: str, as_json: bool) -> Response:
+    """Log where a bug happened (not its message, which may hold data) and say so plainly."""
     log.error(
         "unhandled_error method=%s path=%s error=%s where=%s",
-        request.method,
-        request.path,
+        method,
+        path,
         type(exc).__name__,
         where(exc),
     )
-    if _wants_json():
-        return _json_error(INTERNAL_ERROR, 500)
+    if as_json:
+        return json_error(INTERNAL_ERROR, 500)
     return _plain(f"Sorry, something went wrong: {INTERNAL_ERROR}.", 500)
 
 

@@ -3,46 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from receivers.errors import StorageUnavailable, where
-from receivers.inbox import Delivery, Inbox
-from receivers.schemas import Classified, classify
+from receivers.inbox import Inbox
+from receivers.schemas import classify_body
 from receivers.signature import SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
 
 log = logging.getLogger(__name__)
-
-_UNPARSEABLE = object()
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What happened to a verified delivery."""
-
-    duplicate: bool
-    event: StoredEvent | None
-
-
-def parse(body: bytes) -> Any:
-    """The JSON of a body, or a marker when it is not JSON (still stored, as unrecognised)."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        return _UNPARSEABLE
-
-
-def classify_body(body: bytes) -> tuple[Any, Classified]:
-    """Parse and classify a raw body."""
-    payload = parse(body)
-    if payload is _UNPARSEABLE:
-        return None, Classified(action="(not json)", event_timestamp=None, recognised=False)
-    return payload, classify(payload)
 
 
 class Receiver:
@@ -60,49 +31,49 @@ class Receiver:
         self.store = store
         self.listeners = listeners
 
-    def receive(self, body: bytes, signature: str | None) -> Receipt:
-        """Verify and store one delivery; raises SignatureRejected or StorageUnavailable."""
+    def receive(self, body: bytes, signature: str | None) -> StoredEvent | None:
+        """Verify and store one delivery: the new event, or None for a duplicate.
+
+        Raises SignatureRejected or StorageUnavailable; on return the delivery is on disk.
+        """
         try:
             # Verify before parsing: the signature covers the raw bytes exactly.
             key = verify(body, signature, self.keys)
         except SignatureRejected as exc:
             self._count_rejection(exc, len(body))
             raise
-        payload, classified = classify_body(body)
-        delivery = Delivery(
-            event_hash=hashlib.sha256(body).hexdigest(),
-            body=body,
-            received_at=datetime.now(UTC),
-            key=key,
-            classified=classified,
-        )
-        recorded = self.inbox.record(delivery)
+        payload, c = classify_body(body)
+        event_hash = hashlib.sha256(body).hexdigest()
+        now = datetime.now(UTC)
+        recorded = self.inbox.record(event_hash, c, received_at=now, signing_key=key, body=body)
         if recorded is None:
-            log.info("webhook_duplicate action=%s hash=%s", classified.action, delivery.event_hash)
-            return Receipt(duplicate=True, event=None)
+            log.info("webhook_duplicate action=%s hash=%s", c.action, event_hash)
+            return None
+        event_id, outcome = recorded
         event = StoredEvent(
-            id=recorded.id,
-            action=classified.action,
-            received_at=delivery.received_at,
-            event_timestamp=classified.event_timestamp,
-            outcome=recorded.outcome,
+            id=event_id,
+            action=c.action,
+            received_at=now,
+            event_timestamp=c.event_timestamp,
+            outcome=outcome,
             key=key,
-            integration_id=classified.integration_id,
-            parcel_id=classified.parcel_id,
+            integration_id=c.integration_id,
+            parcel_id=c.parcel_id,
             payload=payload,
         )
         # Every delivery is on record in the database; the log line per ordinary delivery is
         # DEBUG (it costs ~2 % of a delivery's CPU and floods shipped logs), the unusual ones INFO.
+        level = logging.DEBUG if outcome == "applied" else logging.INFO
         log.log(
-            logging.DEBUG if event.outcome == "applied" else logging.INFO,
+            level,
             "webhook_stored id=%s action=%s outcome=%s key=%s",
-            event.id,
-            event.action,
-            event.outcome,
-            event.key,
+            event_id,
+            c.action,
+            outcome,
+            key,
         )
         self._notify(event)
-        return Receipt(duplicate=False, event=event)
+        return event
 
     def replay(self, event_id: int) -> StoredEvent | None:
         """Re-run the handling of one stored delivery (idempotent); None if there is none."""
@@ -110,11 +81,9 @@ class Receiver:
         if found is None:
             return None
         body, event_hash = found
-        _, classified = classify_body(body)
-        outcome = self.inbox.reapply(event_id, event_hash, classified)
-        log.info(
-            "webhook_replayed id=%s action=%s outcome=%s", event_id, classified.action, outcome
-        )
+        _, c = classify_body(body)
+        outcome = self.inbox.reapply(event_id, event_hash, c)
+        log.info("webhook_replayed id=%s action=%s outcome=%s", event_id, c.action, outcome)
         return self.store.get(event_id)
 
     def _count_rejection(self, exc: SignatureRejected, size: int) -> None:
@@ -131,10 +100,11 @@ class Receiver:
                 listener(event)
             except Exception as exc:  # noqa: BLE001 (a stored event must not fail; logged below)
                 # Type and place only: the message may carry payload values.
+                name = getattr(listener, "__qualname__", type(listener).__name__)
                 log.error(
                     "webhook_listener_failed id=%s listener=%s error=%s where=%s",
                     event.id,
-                    getattr(listener, "__qualname__", type(listener).__name__),
+                    name,
                     type(exc).__name__,
                     where(exc),
                 )

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, current_app
 
 from receivers.errors import StorageUnavailable
+from receivers.services import services
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
@@ -21,8 +22,6 @@ def healthz() -> tuple[dict[str, str], int]:
 @blueprint.get("/readyz")
 def readyz() -> tuple[dict[str, str], int]:
     """The database answers (and the schema is in place); 503 otherwise."""
-    from receivers import services
-
     found = services(current_app)
     try:
         if not found.db.schema_ready:

@@ -1,192 +1,143 @@
-"""The hot path: store a verified delivery durably, de-duplicated and ordered, in one round trip."""
+"""The hot path's writes: a verified delivery stored once, and its state applied if it is newest.
+
+Ordering rule (docs/receiver.md): a parcel status replaces the stored one only if
+(timestamp, carrier_status_change_timestamp or -1, status id, event hash) is greater; an
+integration state only if (timestamp, event hash) is greater. Equal tuples mean the same
+event, so a redelivery or a replay never changes anything.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-import sqlite3
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 
-from receivers import inbox_sql as q
-from receivers import pg_writes
-from receivers.db import Database
-from receivers.held_connections import HeldConnections
+from receivers.db import Database, translated
 from receivers.schemas import Classified
-from receivers.sqlite_writes import WriterQueue, sqlite_transaction
-from receivers.tables import SQLITE_DATETIME_FORMAT
+from receivers.tables import integration_states, parcel_states, webhook_events
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A verified delivery, ready to store."""
-
-    event_hash: str
-    body: bytes
-    received_at: datetime
-    key: str
-    classified: Classified
+_STATES: dict[str, tuple[sa.Table, Callable[[Any], Sequence[Any]]]] = {
+    "parcel": (
+        parcel_states,
+        lambda c: (c.event_timestamp, sa.func.coalesce(c.carrier_timestamp, -1), c.status_id),
+    ),
+    "integration": (integration_states, lambda c: (c.event_timestamp,)),
+}
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """A newly stored delivery (duplicates are not recorded again)."""
+def _binds(table: sa.Table) -> dict[str, Any]:
+    return {c.name: sa.bindparam(c.name, type_=c.type) for c in table.columns if c.name != "id"}
 
-    id: int
-    outcome: str
+
+def _upsert_state(db: Database, kind: str) -> Any:
+    """Insert or replace the state row, only when the delivery's ordering tuple is greater."""
+    table, order = _STATES[kind]
+    key = table.primary_key.columns[0]
+    stmt = db.insert(table).values(_binds(table))
+    new, old = stmt.excluded, table.c
+    # In the statement, so concurrent deliveries for one parcel cannot both win.
+    return stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_={c.name: new[c.name] for c in table.columns if c is not key},
+        where=sa.tuple_(*order(new), new.event_hash) > sa.tuple_(*order(old), old.event_hash),
+    )
+
+
+def _insert_event(db: Database, outcome: Any) -> Any:
+    """Insert-or-ignore on the body hash; no row back means the delivery was stored before."""
+    events = webhook_events.c
+    return (
+        db.insert(webhook_events)
+        .values({**_binds(webhook_events), "outcome": outcome})
+        .on_conflict_do_nothing(index_elements=[events.event_hash])
+        .returning(events.id, events.outcome)
+    )
 
 
 def _params(event_hash: str, c: Classified) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    return {
         "event_hash": event_hash,
         "action": c.action,
         "event_timestamp": c.event_timestamp,
         "parcel_id": c.parcel_id,
         "integration_id": c.integration_id,
+        "outcome": "applied" if c.recognised else "unrecognised",
+        **c.state,
     }
-    if c.parcel is not None:
-        params.update(
-            status_id=c.parcel.status_id,
-            status_message=c.parcel.status_message,
-            tracking_number=c.parcel.tracking_number,
-            carrier_timestamp=c.parcel.carrier_timestamp,
-        )
-    if c.integration is not None:
-        i = c.integration
-        params.update(
-            deleted=i.deleted,
-            webhook_url=i.webhook_url,
-            webhook_active=i.webhook_active,
-            service_point_enabled=i.service_point_enabled,
-            service_point_carriers=json.dumps(list(i.service_point_carriers)),
-        )
-    return params
-
-
-def _kind(c: Classified) -> str | None:
-    if c.parcel is not None:
-        return "parcel"
-    if c.integration is not None:
-        return "integration"
-    return None
-
-
-def _plain_outcome(c: Classified) -> str:
-    return "applied" if c.recognised else "unrecognised"
 
 
 class Inbox:
-    """Writes deliveries on driver connections held by this process (no pool on the hot path)."""
+    """Stores deliveries with SQLAlchemy Core statements built once per database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._sqlite = db.is_sqlite
-        self._writer: WriterQueue | None = None
-        if self._sqlite:
-            database = db.engine.url.database
-            if database and database != ":memory:":
-                self._writer = WriterQueue(Path(database + ".write-lock"))
-            self._held = HeldConnections(db.engine, (sqlite3.Error,))
-        else:
-            self._pg_insert = {
-                kind: pg_writes.Prepared.from_named(
-                    f"receiver_insert_{kind or 'plain'}",
-                    q.insert_with_state(kind),
-                    binary=frozenset({"body"}),  # 1.5 KB as it is, not hex-escaped to 3 KB
-                )
-                for kind in (None, *q.UPSERT)
-            }
-            self._held = HeldConnections(db.engine, (psycopg.Error,), self._prepare_pg)
+        self._upsert = {kind: _upsert_state(db, kind) for kind in _STATES}
+        self._insert = _insert_event(db, sa.bindparam("outcome", type_=sa.String))
+        if db.autocommit is not None:
+            self._autocommit = db.autocommit
+            # PostgreSQL: the state upsert (a data-modifying CTE) and the insert are ONE
+            # autocommit statement, one round trip; the delivery row gets its final outcome.
+            self._in_one: dict[str | None, Any] = {None: self._insert}
+            for kind, upsert in self._upsert.items():
+                applied = sa.exists(upsert.returning(sa.literal(1)).cte(f"up_{kind}").select())
+                outcome = sa.case((applied, "applied"), else_="stale")
+                self._in_one[kind] = _insert_event(db, outcome)
 
-    def record(self, delivery: Delivery) -> Recorded | None:
-        """Store `delivery` and apply it if newest; None when it was already stored."""
-        c = delivery.classified
-        params = _params(delivery.event_hash, c)
-        params.update(signing_key=delivery.key, body=delivery.body, outcome=_plain_outcome(c))
-        if self._sqlite:
-            params["received_at"] = delivery.received_at.strftime(SQLITE_DATETIME_FORMAT)
-            kind = _kind(c)
-            return self._held.run(lambda conn: self._record_sqlite(conn, kind, params))
-        params["received_at"] = delivery.received_at
-        statement = self._pg_insert[_kind(c)]
-        return self._held.run(lambda conn: self._record_pg(conn, statement, params))
+    def record(self, event_hash: str, c: Classified, **row: Any) -> tuple[int, str] | None:
+        """Store a delivery (`row`: received_at, signing_key, body) and apply it if newest.
+
+        Returns its id and outcome, or None when it was already stored. Durable on return.
+        """
+        params = _params(event_hash, c) | row
+        kind = c.kind
+        if self.db.is_sqlite:
+            # One short IMMEDIATE transaction; begin_write syncs the WAL after it.
+            with self.db.begin_write() as conn:
+                if kind and conn.execute(self._upsert[kind], params).rowcount != 1:
+                    params["outcome"] = "stale"
+                found = conn.execute(self._insert, params).first()
+        else:
+            with translated():
+                found = self._run_once_more_if_dropped(self._in_one[kind], params)
+        return None if found is None else (found.id, found.outcome)
+
+    def _run_once_more_if_dropped(self, statement: Any, params: dict[str, Any]) -> Any:
+        """Its first row; a connection found dead (no pre-ping here) gets one more try."""
+        for attempt in (1, 2):
+            with self._autocommit.connect() as conn:
+                try:
+                    return conn.execute(statement, params).first()
+                except sa.exc.DBAPIError as exc:
+                    if attempt == 2:
+                        raise
+                    if isinstance(exc.orig, psycopg.errors.InvalidSqlStatementName):
+                        # A transaction-mode pooler moved us to a server connection that
+                        # never saw psycopg's prepare: run unprepared on this one from now.
+                        conn.connection.driver_connection.prepare_threshold = None  # type: ignore[union-attr]
+                    elif not exc.connection_invalidated:
+                        raise
+        raise AssertionError("unreachable")
 
     def reapply(self, event_id: int, event_hash: str, c: Classified) -> str:
         """Re-run the state update of a stored delivery; returns its (new) outcome."""
         params = _params(event_hash, c)
-        params.update(id=event_id, outcome=_plain_outcome(c))
-        kind = _kind(c)
-        return self._held.run(lambda conn: self._reapply(conn, kind, params))
-
-    def close(self) -> None:
-        """Close every idle connection (app shutdown)."""
-        self._held.close()
-        if self._writer is not None:
-            self._writer.close()
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _record_sqlite(self, conn: Any, kind: str | None, p: dict[str, Any]) -> Recorded | None:
-        # One short IMMEDIATE transaction: the write lock is taken up front and held only
-        # for these few statements; the commit is the single fsync (synchronous=FULL).
-        with self._queue(), sqlite_transaction(conn):
-            cur = conn.execute(q.INSERT_EVENT.format(outcome=":outcome"), p)
-            if cur.rowcount != 1:
-                return None
-            event_id = int(cur.lastrowid)
-            outcome = p["outcome"]
-            if kind is not None and conn.execute(q.UPSERT[kind], p).rowcount != 1:
-                outcome = "stale"
-                conn.execute(q.MARK_OUTCOME, {"outcome": outcome, "id": event_id})
-        return Recorded(event_id, outcome)
-
-    def _record_pg(
-        self, conn: Any, statement: pg_writes.Prepared, p: dict[str, Any]
-    ) -> Recorded | None:
-        # Autocommit: this single statement is its own durable transaction.
-        row = pg_writes.first_row(conn, statement, p)
-        if row is None:
-            return None  # already stored: ON CONFLICT DO NOTHING returns no row
-        event_id, outcome = row
-        if event_id is None or outcome is None:
-            raise psycopg.DataError("the insert returned no id or outcome")
-        return Recorded(int(event_id), outcome)
-
-    def _prepare_pg(self, conn: Any) -> None:
-        # Each statement commits by itself: one round trip per event.
-        conn.autocommit = True
-        pg_writes.prepare(conn, tuple(self._pg_insert.values()))
-
-    def _queue(self) -> AbstractContextManager[None]:
-        return self._writer.hold() if self._writer is not None else nullcontext()
-
-    def _reapply(self, conn: Any, kind: str | None, p: dict[str, Any]) -> str:
-        if self._sqlite:
-            with self._queue(), sqlite_transaction(conn):
-                return self._reapply_in(conn, kind, p, q.STATE_HASH, q.UPDATE_CLASSIFICATION)
-        with conn.transaction():
-            return self._reapply_in(
-                conn,
-                kind,
-                p,
-                {k: q.pg(v) for k, v in q.STATE_HASH.items()},
-                q.pg(q.UPDATE_CLASSIFICATION),
+        kind = c.kind
+        with self.db.begin_write() as conn:
+            if kind:
+                table, _ = _STATES[kind]
+                key = table.primary_key.columns[0]
+                conn.execute(self._upsert[kind], params)
+                newest = conn.execute(
+                    sa.select(table.c.event_hash).where(key == params[key.name])
+                ).scalar()
+                # Applied = this delivery IS the newest state now (possibly since long ago).
+                params["outcome"] = "applied" if newest == event_hash else "stale"
+            columns = ("action", "event_timestamp", "integration_id", "parcel_id", "outcome")
+            conn.execute(
+                sa.update(webhook_events)
+                .where(webhook_events.c.id == event_id)
+                .values({name: params[name] for name in columns})
             )
-
-    def _reapply_in(
-        self, conn: Any, kind: str | None, p: dict[str, Any], state_hash: dict[str, str], up: str
-    ) -> str:
-        if kind is not None:
-            conn.execute(q.UPSERT[kind] if self._sqlite else q.pg(q.UPSERT[kind]), p)
-            current = conn.execute(state_hash[kind], p).fetchone()
-            # Applied = this delivery IS the newest state now (possibly since long ago).
-            p["outcome"] = "applied" if current and current[0] == p["event_hash"] else "stale"
-        conn.execute(up, p)
-        return str(p["outcome"])
+        return str(params["outcome"])

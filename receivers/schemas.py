@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-
-from receivers.compiled_schemas import Loader, NotCompilable, compile_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 # Anything wider does not fit a BIGINT column; such a delivery is stored as unrecognised.
 _INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
 MAX_ACTION_LENGTH = 100
 
-INTEGRATION_ACTIONS = frozenset(
-    {"integration_connected", "integration_updated", "integration_deleted"}
-)
-TEST_ACTIONS = frozenset({"test_webhook", "bootstrap_preflight"})
+INTEGRATION_ACTIONS = ("integration_connected", "integration_updated", "integration_deleted")
 
 
 def _int(**kwargs: Any) -> fields.Integer:
@@ -41,47 +36,65 @@ class ParcelSchema(_Lenient):
     tracking_number = fields.String(allow_none=True, load_default=None)
 
 
-class ParcelStatusChangedSchema(_Lenient):
+class _Event(_Lenient):
     action = fields.String(required=True)
     timestamp = _int(required=True)
+
+
+class ParcelStatusChangedSchema(_Event):
     carrier_status_change_timestamp = _int(allow_none=True, load_default=None)
     parcel = fields.Nested(ParcelSchema, required=True)
 
+    @post_load
+    def state(self, data: dict[str, Any], **_: Any) -> tuple[str, dict[str, Any]]:
+        """The parcel's new state, by column of `parcel_states`."""
+        parcel = data["parcel"]
+        return "parcel", {
+            "parcel_id": parcel["id"],
+            "status_id": parcel["status"]["id"],
+            "status_message": _text(parcel["status"]["message"]),
+            "tracking_number": _text(parcel["tracking_number"]),
+            "carrier_timestamp": data["carrier_status_change_timestamp"],
+        }
+
 
 class IntegrationSchema(_Lenient):
-    """The v2 integration object (the v3 webhook pages use the same field names)."""
+    """The v2 integration object (the v3 webhook pages use the same names): the fields we read."""
 
     id = _int(required=True)
-    shop_name = fields.String(allow_none=True)
-    shop_url = fields.String(allow_none=True)
-    system = fields.String(allow_none=True)
-    # Sendcloud's own examples carry these with and without a trailing Z, or null.
-    failing_since = fields.AwareDateTime(default_timezone=UTC, allow_none=True)
-    last_fetch = fields.AwareDateTime(default_timezone=UTC, allow_none=True)
-    last_updated_at = fields.AwareDateTime(default_timezone=UTC, allow_none=True)
     service_point_enabled = fields.Boolean(allow_none=True, load_default=None)
     service_point_carriers = fields.List(fields.String(), allow_none=True, load_default=None)
     webhook_active = fields.Boolean(allow_none=True, load_default=None)
     webhook_url = fields.String(allow_none=True, load_default=None)
 
 
-class IntegrationEventSchema(_Lenient):
-    action = fields.String(required=True)
-    timestamp = _int(required=True)
+class IntegrationEventSchema(_Event):
     # Optional in Sendcloud's schema: without it there is nothing to apply.
     integration = fields.Nested(IntegrationSchema, load_default=None)
 
+    @post_load
+    def state(self, data: dict[str, Any], **_: Any) -> tuple[str, dict[str, Any]] | None:
+        """The integration's settings, by column of `integration_states`."""
+        found = data["integration"]
+        if found is None:
+            return None
+        carriers = [_text(c) or "" for c in found["service_point_carriers"] or ()]
+        return "integration", {
+            "integration_id": found["id"],
+            "deleted": data["action"] == "integration_deleted",
+            "webhook_url": _text(found["webhook_url"]),
+            "webhook_active": found["webhook_active"],
+            "service_point_enabled": found["service_point_enabled"],
+            "service_point_carriers": json.dumps(carriers),
+        }
 
-class ReturnDataSchema(_Lenient):
-    id = fields.Raw(required=True, allow_none=False)
 
-
-class ReturnCreatedSchema(_Lenient):
+class ReturnCreatedSchema(_Event):
     """A return; its payload sits under `data`, not `parcel`."""
 
-    action = fields.String(required=True)
-    timestamp = _int(required=True)
-    data = fields.Nested(ReturnDataSchema, required=True)
+    data = fields.Nested(
+        _Lenient.from_dict({"id": fields.Raw(required=True, allow_none=False)}), required=True
+    )
 
 
 class TestDeliverySchema(_Lenient):
@@ -89,47 +102,13 @@ class TestDeliverySchema(_Lenient):
     timestamp = _int(allow_none=True, load_default=None)
 
 
-# Built once: building a schema costs ~5x a load (see the performance notes).
+# Built once: building a schema costs ~5x a load.
 _SCHEMAS: dict[str, Schema] = {
     "parcel_status_changed": ParcelStatusChangedSchema(),
     "return_created": ReturnCreatedSchema(),
-    **{action: IntegrationEventSchema() for action in INTEGRATION_ACTIONS},
-    **{action: TestDeliverySchema() for action in TEST_ACTIONS},
+    **dict.fromkeys(INTEGRATION_ACTIONS, IntegrationEventSchema()),
+    **dict.fromkeys(("test_webhook", "bootstrap_preflight"), TestDeliverySchema()),
 }
-
-
-def _loader(schema: Schema) -> Loader:
-    try:
-        return compile_schema(schema)
-    except NotCompilable:
-        return schema.load
-
-
-# The same results as `schema.load`, compiled where possible (compiled_schemas.py says why).
-LOADERS: dict[str, Loader] = {action: _loader(schema) for action, schema in _SCHEMAS.items()}
-
-
-@dataclass(frozen=True)
-class ParcelUpdate:
-    """A parcel's new status, applied if it is the newest."""
-
-    parcel_id: int
-    status_id: int
-    status_message: str | None
-    tracking_number: str | None
-    carrier_timestamp: int | None
-
-
-@dataclass(frozen=True)
-class IntegrationUpdate:
-    """An integration's settings as Sendcloud reported them."""
-
-    integration_id: int
-    deleted: bool
-    webhook_url: str | None
-    webhook_active: bool | None
-    service_point_enabled: bool | None
-    service_point_carriers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -139,18 +118,18 @@ class Classified:
     action: str
     event_timestamp: int | None
     recognised: bool
-    parcel: ParcelUpdate | None = None
-    integration: IntegrationUpdate | None = None
+    kind: str | None = None  # the state it updates: "parcel" or "integration"
+    state: dict[str, Any] = field(default_factory=dict)  # its new values, by column
 
     @property
     def parcel_id(self) -> int | None:
         """The parcel this event is about, if any."""
-        return self.parcel.parcel_id if self.parcel else None
+        return self.state.get("parcel_id")
 
     @property
     def integration_id(self) -> int | None:
         """The integration this event is about, if any."""
-        return self.integration.integration_id if self.integration else None
+        return self.state.get("integration_id")
 
 
 def _text(value: str | None) -> str | None:
@@ -166,46 +145,31 @@ def _text(value: str | None) -> str | None:
     return value
 
 
+def classify_body(body: bytes) -> tuple[Any, Classified]:
+    """The parsed JSON of a raw body (None if it is not JSON), and what the delivery is."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        return None, Classified("(not json)", None, recognised=False)  # stored, unrecognised
+    return payload, classify(payload)
+
+
 def classify(payload: Any) -> Classified:
     """Validate a parsed payload against its action's schema; unknown shapes are unrecognised."""
     if not isinstance(payload, dict) or not isinstance(payload.get("action"), str):
         return Classified(action="(none)", event_timestamp=None, recognised=False)
     action = (_text(payload["action"]) or "")[:MAX_ACTION_LENGTH] or "(none)"
     raw_ts = payload.get("timestamp")
-    # Kept for the listing even when the shape is unrecognised, if it fits a BIGINT.
-    timestamp = (
-        raw_ts
-        if type(raw_ts) is int and -(2**63) <= raw_ts < 2**63  # bool is not a timestamp
-        else None
-    )
-    load = LOADERS.get(action)
-    if load is None:
-        return Classified(action=action, event_timestamp=timestamp, recognised=False)
+    # Kept for the listing even when the shape is unrecognised, if it fits a BIGINT (the
+    # schemas accept no other timestamp); a bool is not a timestamp.
+    timestamp = raw_ts if type(raw_ts) is int and -(2**63) <= raw_ts < 2**63 else None
+    schema = _SCHEMAS.get(action)
+    if schema is None:
+        return Classified(action, timestamp, recognised=False)
     try:
-        loaded: dict[str, Any] = load(payload)
+        loaded = schema.load(payload)
     except ValidationError:
-        return Classified(action=action, event_timestamp=timestamp, recognised=False)
-    if action == "parcel_status_changed":
-        parcel = loaded["parcel"]
-        update = ParcelUpdate(
-            parcel_id=parcel["id"],
-            status_id=parcel["status"]["id"],
-            status_message=_text(parcel["status"]["message"]),
-            tracking_number=_text(parcel["tracking_number"]),
-            carrier_timestamp=loaded["carrier_status_change_timestamp"],
-        )
-        return Classified(action, loaded["timestamp"], True, parcel=update)
-    if action in INTEGRATION_ACTIONS and loaded["integration"] is not None:
-        found = loaded["integration"]
-        integration = IntegrationUpdate(
-            integration_id=found["id"],
-            deleted=action == "integration_deleted",
-            webhook_url=_text(found["webhook_url"]),
-            webhook_active=found["webhook_active"],
-            service_point_enabled=found["service_point_enabled"],
-            service_point_carriers=tuple(
-                _text(c) or "" for c in (found["service_point_carriers"] or ())
-            ),
-        )
-        return Classified(action, loaded["timestamp"], True, integration=integration)
-    return Classified(action, loaded["timestamp"], True)
+        return Classified(action, timestamp, recognised=False)
+    # The parcel and integration schemas load the state to apply (their post_load).
+    kind, state = loaded if isinstance(loaded, tuple) else (None, {})
+    return Classified(action, timestamp, True, kind, state)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from receivers.db import url_problem
@@ -12,23 +12,15 @@ from receivers.errors import ConfigurationError
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class ReceiverSettings:
     """What the receiver needs: database, signing keys and the body size limit."""
 
-    database_url: str
-    webhook_secret: str | None
-    webhook_secret_previous: str | None
+    # Never shown, not even in a debugger or a log line by accident (the URL may hold a password).
+    database_url: str = field(repr=False)
+    webhook_secret: str | None = field(repr=False)
+    webhook_secret_previous: str | None = field(repr=False)
     max_body_bytes: int
-
-    def __repr__(self) -> str:
-        # Never show the keys, not even in a debugger or a log line by accident.
-        return (
-            f"ReceiverSettings(database_url=<{self.database_url.split(':', 1)[0]}>, "
-            f"webhook_secret={'<set>' if self.webhook_secret else None}, "
-            f"webhook_secret_previous={'<set>' if self.webhook_secret_previous else None}, "
-            f"max_body_bytes={self.max_body_bytes})"
-        )
 
 
 def whole_number(

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from receivers.db import Database
 from receivers.tables import (
@@ -74,30 +73,15 @@ def decode_payload(body: bytes) -> Any:
 
 
 _EVENT_COLUMNS = (
-    webhook_events.c.id,
-    webhook_events.c.action,
-    webhook_events.c.received_at,
-    webhook_events.c.event_timestamp,
-    webhook_events.c.outcome,
-    webhook_events.c.signing_key,
-    webhook_events.c.integration_id,
-    webhook_events.c.parcel_id,
-    webhook_events.c.body,
+    *(webhook_events.c[name] for name in ("id", "action", "received_at", "event_timestamp")),
+    *(webhook_events.c[name] for name in ("outcome", "integration_id", "parcel_id")),
+    webhook_events.c.signing_key.label("key"),
+    webhook_events.c.body.label("payload"),
 )
 
 
 def _event(row: Any) -> StoredEvent:
-    return StoredEvent(
-        id=row.id,
-        action=row.action,
-        received_at=row.received_at,
-        event_timestamp=row.event_timestamp,
-        outcome=row.outcome,
-        key=row.signing_key,
-        integration_id=row.integration_id,
-        parcel_id=row.parcel_id,
-        payload=decode_payload(bytes(row.body)),
-    )
+    return StoredEvent(**{**row._mapping, "payload": decode_payload(bytes(row.payload))})
 
 
 class EventStore:
@@ -143,44 +127,22 @@ class EventStore:
 
     def latest_integration_state(self, integration_id: int) -> IntegrationState | None:
         """The newest integration settings received for `integration_id`, if any."""
-        row = self._state_row(integration_states, "integration_id", integration_id)
+        row = self._state_row(integration_states, integration_id)
         if row is None:
             return None
-        return IntegrationState(
-            integration_id=row.integration_id,
-            event_timestamp=row.event_timestamp,
-            action=row.action,
-            deleted=bool(row.deleted),
-            webhook_url=row.webhook_url,
-            webhook_active=None if row.webhook_active is None else bool(row.webhook_active),
-            service_point_enabled=(
-                None if row.service_point_enabled is None else bool(row.service_point_enabled)
-            ),
-            service_point_carriers=tuple(json.loads(row.service_point_carriers)),
-            event_id=row.event_id,
-        )
+        carriers = tuple(json.loads(row.service_point_carriers))
+        return IntegrationState(**{**row._mapping, "service_point_carriers": carriers})
 
     def parcel_state(self, parcel_id: int) -> ParcelState | None:
         """The newest applied status of `parcel_id`, if any."""
-        row = self._state_row(parcel_states, "parcel_id", parcel_id)
-        if row is None:
-            return None
-        return ParcelState(
-            parcel_id=row.parcel_id,
-            event_timestamp=row.event_timestamp,
-            carrier_timestamp=row.carrier_timestamp,
-            status_id=row.status_id,
-            status_message=row.status_message,
-            tracking_number=row.tracking_number,
-            event_id=row.event_id,
-        )
+        row = self._state_row(parcel_states, parcel_id)
+        return None if row is None else ParcelState(**row._mapping)
 
     def count_rejection(self, cause: str) -> None:
         """Add one refused delivery to the shared counter of `cause`."""
         now = datetime.now(UTC)
-        insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
         # An atomic increment, safe across workers and instances.
-        upsert = insert(signature_rejections).values(cause=cause, count=1, last_seen_at=now)
+        upsert = self.db.insert(signature_rejections).values(cause=cause, count=1, last_seen_at=now)
         upsert = upsert.on_conflict_do_update(
             index_elements=[signature_rejections.c.cause],
             set_={"count": signature_rejections.c.count + 1, "last_seen_at": now},
@@ -194,12 +156,15 @@ class EventStore:
         with self.db.begin_read() as conn:
             return {str(cause): int(count) for cause, count in conn.execute(query)}
 
-    def _state_row(self, states: sa.Table, key: str, value: int) -> sa.Row[Any] | None:
-        """The row of `states` whose `key` is `value`, with the id of the event that set it."""
+    def _state_row(self, states: sa.Table, key: int) -> Any:
+        """The row of `states` for `key`, with the id of the event that set it."""
         query = (
-            sa.select(states, webhook_events.c.id.label("event_id"))
+            sa.select(
+                *(c for c in states.columns if c.name != "event_hash"),
+                webhook_events.c.id.label("event_id"),
+            )
             .outerjoin(webhook_events, webhook_events.c.event_hash == states.c.event_hash)
-            .where(states.c[key] == value)
+            .where(states.primary_key.columns[0] == key)
         )
         with self.db.begin_read() as conn:
             return conn.execute(query).first()

@@ -13,9 +13,6 @@ metadata = sa.MetaData()
 # gets a second b-tree, one more page written to the WAL per commit.
 _RowidKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# How SQLAlchemy stores DATETIME on SQLite; the hot path writes this format itself.
-SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 # Every correctly signed delivery, byte for byte. `event_hash` (SHA-256 of the raw body)
 # is the de-duplication key: Sendcloud sends no event id and retries for hours.

@@ -16,6 +16,7 @@ from tests.receiver_kit import (
     PREVIOUS,
     SECRET,
     encode,
+    integration_event,
     parcel_event,
     post_signed,
     real_keys_env,
@@ -165,3 +166,19 @@ def test_rejection_is_logged_with_its_cause_but_never_the_secret_or_body(
     assert "matches_no_configured_key" in text
     assert SECRET not in text
     assert "customer-address" not in text
+
+
+def test_odd_values_in_fields_the_receiver_never_reads_keep_a_delivery_recognised(
+    client: FlaskClient,
+) -> None:
+    parcel = parcel_event(13, 9, 3)
+    parcel["parcel"] |= {"weight": {"odd": True}, "name": None, "insured_value": "n/a"}
+    integration = integration_event(
+        "integration_updated", 8, shop_name=42, failing_since="not a date", last_fetch=[]
+    )
+    for payload in (parcel, integration):
+        assert post_signed(client, encode(payload)).status_code == 200
+    assert [(e["action"], e["outcome"]) for e in stored(client)] == [
+        ("integration_updated", "applied"),
+        ("parcel_status_changed", "applied"),
+    ]

@@ -97,7 +97,7 @@ CASES = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def app(make_app: Callable[..., Flask], tmp_path: Path, request: pytest.FixtureRequest) -> Flask:
     # Both stores: each has its own hand-written hot path (receivers/inbox.py).
     if request.param == "sqlite":

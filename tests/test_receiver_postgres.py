@@ -1,4 +1,4 @@
-"""PostgreSQL: de-duplication across gunicorn processes, and 503 while storage is unreachable."""
+"""PostgreSQL: de-duplication across gunicorn processes, and bounded answers while it is gone."""
 
 from __future__ import annotations
 
@@ -15,9 +15,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from receivers import pg_writes
+from receivers import services, watchdog
 from receivers.signature import sign
-from tests.receiver_kit import SECRET, encode, parcel_event, post_signed, real_keys_env, stored
+from receivers.webhook import PATH
+from tests.receiver_kit import (
+    AUTH,
+    SECRET,
+    encode,
+    parcel_event,
+    post_signed,
+    real_keys_env,
+    stored,
+)
 from tests.tcpproxy import TcpProxy
 
 
@@ -94,8 +103,8 @@ def test_storage_outage_answers_503_and_the_retry_is_stored_once(
 
 @pytest.fixture
 def one_second_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hot path's answer deadline cut from 5 s to 1 s, to keep these tests short."""
-    monkeypatch.setattr(pg_writes, "ANSWER_TIMEOUT_S", 1.0)
+    """Every database wait bounded by 1 s instead of 5 s (connecting: libpq's minimum, 2 s)."""
+    monkeypatch.setattr(watchdog, "QUERY_TIMEOUT_S", 1.0)
 
 
 def _timed_post(client: FlaskClient, body: bytes) -> tuple[TestResponse, float]:
@@ -109,10 +118,10 @@ def test_a_connection_that_stops_answering_is_replaced_within_the_deadline(
     pg_url: str, proxied: tuple[FlaskClient, TcpProxy]
 ) -> None:
     client, proxy = proxied
-    proxy.hang()  # the held connection goes silent; new connections still work
+    proxy.hang()  # the pooled connections go silent; new connections still work
     answer, elapsed = _timed_post(client, encode(parcel_event(89, 6000, 3, "En route")))
     assert answer.status_code == 200
-    assert 1.0 <= elapsed < 4.0  # one deadline, then a fresh connection
+    assert 1.0 <= elapsed < 3.0  # the pool's pre-ping is cut, then a fresh connection
     assert len(_rows(pg_url)) == 2
 
 
@@ -126,11 +135,58 @@ def test_a_database_that_never_answers_gets_503_in_bounded_time_then_recovers(
     down, elapsed = _timed_post(client, body)
     assert down.status_code == 503
     assert "Traceback" not in down.get_data(as_text=True)
-    # The deadline, then the fresh connection's connect_timeout (5 s): well inside
+    # The pre-ping's deadline, then the fresh connection's connect_timeout: inside
     # gunicorn's 30 s worker timeout, so the sender gets an answer, not a reset.
-    assert elapsed < 10.0
+    assert elapsed < 5.0
 
     proxy.stop()
     proxy.start()
     assert post_signed(client, body).status_code == 200
     assert len(_rows(pg_url)) == 2
+
+
+@pytest.mark.usefixtures("one_second_deadline")
+def test_every_query_is_bounded_the_operator_api_readiness_and_rejection_counter(
+    proxied: tuple[FlaskClient, TcpProxy],
+) -> None:
+    client, proxy = proxied
+    proxy.hang(new_connections=True)
+    requests = {
+        "events": lambda: client.get("/api/events", headers=AUTH),
+        "readyz": lambda: client.get("/readyz"),
+        "rejected": lambda: client.post(
+            PATH, data=b"{}", headers={"Sendcloud-Signature": "0" * 64}
+        ),
+    }
+
+    def timed(name: str) -> tuple[int, float]:
+        started = time.monotonic()
+        status = requests[name]().status_code
+        return status, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        answers = dict(zip(requests, pool.map(timed, requests), strict=True))
+    assert {name: status for name, (status, _) in answers.items()} == {
+        "events": 503,
+        "readyz": 503,
+        "rejected": 401,  # the count is lost, the answer is not held up
+    }
+    assert max(elapsed for _, elapsed in answers.values()) < 5.0
+
+
+def test_a_pooler_that_loses_prepared_statements_costs_no_delivery(
+    pg_url: str, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(real_keys_env(pg_url))
+    client = app.test_client()
+    for n in range(6):  # psycopg prepares the statement on its 5th use
+        assert post_signed(client, encode(parcel_event(n, 1000, 1))).status_code == 200
+    # What a transaction-mode pooler does: the next server connection never saw the prepare
+    # (DEALLOCATE wrapped in DO, or psycopg would notice and forget its prepares itself).
+    hot = services(app).db.autocommit
+    assert hot is not None
+    with hot.connect() as conn:
+        conn.exec_driver_sql("DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$")
+    for n in range(6, 9):
+        assert post_signed(client, encode(parcel_event(n, 1000, 1))).status_code == 200
+    assert len(_rows(pg_url)) == 9

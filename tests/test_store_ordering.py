@@ -23,7 +23,7 @@ from tests.receiver_kit import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def app(request: pytest.FixtureRequest, make_app: Callable[..., Flask], tmp_path: Path) -> Flask:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'order.sqlite3'}"

@@ -1,9 +1,9 @@
-"""The webhook path served in front of Flask: how it reads bodies and answers odd requests.
+"""The webhook route's request shapes: chunked bodies, broken lengths, clients that go away.
 
 The common cases (signature, duplicates, bad payloads, oversize) are in test_receiver*.py;
-these are the request shapes only the WSGI layer sees: chunked bodies, broken lengths,
-clients that go away, other methods, and a bug while receiving. Most call the app's WSGI
-callable with a hand-built environ, because the test client always sends a valid length.
+these are the shapes a WSGI server can hand over: chunked bodies, broken lengths, clients
+that go away, other methods, and a bug while receiving. Most call the app's WSGI callable
+with a hand-built environ, because the test client always sends a valid length.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def call(
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         answered.extend([status, dict(headers)])
-        return answered.append  # the write() callable; the endpoint never uses it
+        return answered.append  # the write() callable; the route never uses it
 
     body = b"".join(app.wsgi_app(base | environ, start_response))
     return answered[0], answered[1], body
@@ -119,14 +119,14 @@ def test_a_broken_length_is_a_400_and_nothing_is_stored(
 class VanishingClient(io.RawIOBase):
     """A request stream whose client disconnects mid-body, as gunicorn reports it."""
 
-    def read(self, size: int = -1) -> bytes:
+    def readinto(self, buffer: Any) -> int:
         raise OSError("No more data")
 
 
 def test_a_client_gone_mid_body_is_a_400_and_nothing_is_stored(app: Flask) -> None:
     status, _, body = call(app, VanishingClient(), CONTENT_LENGTH=str(len(BODY)))
     assert status.startswith("400")
-    assert json.loads(body) == {"error": "the request body could not be read to its end"}
+    assert json.loads(body) == {"error": "the request body ended before its Content-Length"}
     assert outcomes(app) == []
 
 
@@ -135,7 +135,10 @@ def test_other_methods_are_a_small_json_405(app: Flask, method: str) -> None:
     status, headers, body = call(app, io.BytesIO(b""), method=method)
     assert status.startswith("405")
     assert headers["Allow"] == "POST"
-    assert json.loads(body) == {"error": f"method {method} is not allowed here (allowed: POST)"}
+    if method == "HEAD":  # a HEAD answer has no body
+        assert body == b""
+    else:
+        assert json.loads(body) == {"error": f"method {method} is not allowed here (allowed: POST)"}
 
 
 def test_other_paths_still_reach_flask(app: Flask) -> None:
@@ -147,9 +150,9 @@ def test_other_paths_still_reach_flask(app: Flask) -> None:
 
 
 class BrokenStream(io.RawIOBase):
-    """A stream failing in a way no server should: the endpoint's last-resort answer."""
+    """A stream failing in a way no server should: the app's last-resort answer."""
 
-    def read(self, size: int = -1) -> bytes:
+    def readinto(self, buffer: Any) -> int:
         raise RuntimeError("secret-looking detail 0123456789")
 
 
