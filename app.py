@@ -20,7 +20,6 @@ from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
 from receivers.db import Database
 from receivers.errors import ConfigurationError, StorageUnavailable
-from receivers.migrations import CORE_MIGRATIONS
 from receivers.settings import ReceiverSettings, load_receiver_settings
 
 log = logging.getLogger("app")
@@ -40,12 +39,7 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
     # Callables that stop background threads and close pools, last registered first
     # (tests and embedding code call them; gunicorn simply ends the process).
     app.extensions["on_shutdown"] = [db.dispose]
-    migrations = [
-        *CORE_MIGRATIONS,
-        *receivers.MIGRATIONS,
-        *bootstrap.MIGRATIONS,
-        *sandbox.MIGRATIONS,
-    ]
+    migrations = [receivers.MIGRATIONS, bootstrap.MIGRATIONS]
     try:
         db.upgrade(migrations)
     except StorageUnavailable as exc:

@@ -7,8 +7,8 @@ from flask import Flask
 import receivers
 from bootstrap import cli, onboarding
 from bootstrap.attempts.store import AttemptStore
-from bootstrap.attempts.tables import MIGRATIONS
 from bootstrap.bootstrapper import Bootstrapper
+from bootstrap.migrations import MIGRATIONS
 from bootstrap.sendcloud.client import SendcloudClient
 from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings

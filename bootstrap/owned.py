@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from bootstrap.settings import is_loopback_host
-from receivers.endpoint import PATH as WEBHOOK_PATH
+from receivers.webhook import PATH as WEBHOOK_PATH
 
 
 def _owned(label: str) -> Any:

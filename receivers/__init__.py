@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from flask import Flask
 
@@ -12,7 +13,6 @@ from receivers.access import OperatorToken, TokenGuard
 from receivers.db import Database
 from receivers.handling import Receiver
 from receivers.inbox import Inbox
-from receivers.migrations import Migration
 from receivers.services import Listener, ReceiverServices, services
 from receivers.settings import ReceiverSettings
 from receivers.signature import SigningKeys
@@ -28,7 +28,7 @@ def init_app(
     app: Flask,
     settings: ReceiverSettings,
     db: Database,
-    migrations: Sequence[Migration],
+    migrations: Sequence[Path],
     token: OperatorToken,
 ) -> None:
     """Register the receiver's routes and commands on `app`."""

@@ -48,6 +48,7 @@ def events_command(limit: int, action: str | None) -> None:
         click.echo(
             f"{event.id:>6}  {event.received_at:%Y-%m-%d %H:%M:%S}Z  {event.action:<24} "
             f"{event.outcome:<12} key={event.key:<8} ts={event.event_timestamp}  {entity}"
+            + ("" if event.source == "webhook" else f"  source={event.source}")
         )
     if rejections:
         counts = ", ".join(f"{cause}={count}" for cause, count in sorted(rejections.items()))

@@ -1,25 +1,31 @@
-"""The SQLAlchemy Core engine, versioned schema upgrades and small storage primitives.
+"""The SQLAlchemy Core engine, schema upgrades (Alembic) and small storage primitives.
 
-Each package declares its own tables and `Migration`s; `Database.upgrade` applies the
-missing ones, safely when several workers or instances start at the same moment.
+Each package keeps its Alembic revisions in its own folder (a branch); `Database.upgrade`
+applies the missing ones, safely when several workers or instances start at the same moment.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from receivers.engines import WalFile, postgresql_engine, sqlite_engine
 from receivers.errors import StorageUnavailable
-from receivers.migrations import Migration, schema_versions, stored_values
+from receivers.tables import stored_values
 
 log = logging.getLogger(__name__)
 
@@ -131,40 +137,23 @@ class Database:
         with self.begin_read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
-    def upgrade(self, migrations: Sequence[Migration]) -> list[str]:
-        """Apply the missing migrations once, even when many processes call this at once."""
-        applied: list[str] = []
+    def upgrade(self, locations: Sequence[Path]) -> list[str]:
+        """Apply the missing Alembic revisions of every branch in `locations`, once, even when
+        many processes call this at once; returns the revisions applied."""
+        config = _alembic_config(tuple(locations))
         with self.begin_write() as conn:
             if self.dialect == "postgresql":
                 # Transaction-scoped: released by the commit, even if this process dies.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK_KEY})
-            schema_versions.create(conn, checkfirst=True)
-            query = sa.select(schema_versions.c.component, schema_versions.c.version)
-            current: dict[str, int] = {c: v for c, v in conn.execute(query)}
-            for step in sorted(migrations, key=lambda m: (m.component, m.version)):
-                have = current.get(step.component, 0)
-                if step.version <= have:
-                    continue
-                if step.version != have + 1:
-                    raise StorageUnavailable(
-                        f"schema migration {step.component} v{step.version} is out of order "
-                        f"(database is at v{have})"
-                    )
-                step.apply(conn)
-                version = self.insert(schema_versions).values(
-                    component=step.component, version=step.version
-                )
-                conn.execute(
-                    version.on_conflict_do_update(
-                        index_elements=[schema_versions.c.component],
-                        set_={"version": step.version},
-                    )
-                )
-                current[step.component] = step.version
-                applied.append(f"{step.component} v{step.version}")
+            before = set(MigrationContext.configure(conn).get_current_heads())
+            if before != _heads(tuple(locations)):
+                config.attributes["connection"] = conn
+                command.upgrade(config, "heads")
+            after = set(MigrationContext.configure(conn).get_current_heads())
         self._schema_ready = True
+        applied = sorted(after - before)
         if applied:
-            log.info("schema_upgraded steps=%s", ",".join(applied))
+            log.info("schema_upgraded heads=%s", ",".join(applied))
         return applied
 
     @property
@@ -190,3 +179,17 @@ class Database:
         with self.begin_write() as conn:
             conn.execute(self.insert_ignore(stored_values).values(name=name, value=make()))
             return str(conn.execute(query).scalar_one())
+
+
+def _alembic_config(locations: tuple[Path, ...]) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(map(str, locations)))
+    return config
+
+
+@functools.cache
+def _heads(locations: tuple[Path, ...]) -> frozenset[str]:
+    # Reading the revision files costs tens of milliseconds: once per process.
+    return frozenset(ScriptDirectory.from_config(_alembic_config(locations)).get_heads())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Flask
 
 from receivers.access import TokenGuard
 from receivers.db import Database
 from receivers.handling import Receiver
-from receivers.migrations import Migration
 from receivers.settings import ReceiverSettings
 from receivers.store import EventStore, StoredEvent
 
@@ -23,7 +23,7 @@ class ReceiverServices:
 
     settings: ReceiverSettings
     db: Database
-    migrations: Sequence[Migration]
+    migrations: Sequence[Path]
     guard: TokenGuard
     store: EventStore
     receiver: Receiver

@@ -34,6 +34,8 @@ class StoredEvent:
     integration_id: int | None
     parcel_id: int | None
     payload: Any
+    # "webhook" (signed by Sendcloud) or "reconciliation" (read from its parcels API).
+    source: str = "webhook"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ _EVENT_COLUMNS = (
     *(webhook_events.c[name] for name in ("outcome", "integration_id", "parcel_id")),
     webhook_events.c.signing_key.label("key"),
     webhook_events.c.body.label("payload"),
+    webhook_events.c.source,
 )
 
 

@@ -1,12 +1,53 @@
-"""The receiver's tables (SQLAlchemy Core) and their versioned migrations."""
+"""The receiver's tables (SQLAlchemy Core); their migrations are in receivers/migrations/."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from receivers.migrations import Migration, UtcDateTime, create_tables
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+# Alembic revisions of these tables (the `receivers` branch); app.py upgrades every branch.
+MIGRATIONS = Path(__file__).with_name("migrations") / "versions"
 
 metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both PostgreSQL (timestamptz) and SQLite (text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Store UTC; SQLite keeps no offset, so store it naive there."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+# Values generated once and shared by every worker and instance (onboarding token,
+# Flask secret key, sandbox credentials). Written with insert-or-ignore so the first
+# writer wins and everyone reads the same value.
+stored_values = sa.Table(
+    "stored_values",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 
 # Primary keys: BIGINT (BIGSERIAL when generated) on PostgreSQL. On SQLite only a column
 # declared exactly INTEGER is the rowid: AUTOINCREMENT needs it, and any other key type
@@ -29,6 +70,8 @@ webhook_events = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("signing_key", sa.String(16), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
+    # "webhook" (a signed Sendcloud delivery) or "reconciliation" (read from the parcels API).
+    sa.Column("source", sa.String(16), nullable=False, server_default="webhook"),
 )
 
 # The newest applied status per parcel (see README: ordering and tie-break).
@@ -66,40 +109,4 @@ signature_rejections = sa.Table(
     sa.Column("cause", sa.String(40), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("last_seen_at", UtcDateTime(), nullable=False),
-)
-
-
-def _key_state_tables_by_rowid(conn: sa.Connection) -> None:
-    """v2, SQLite only: rebuild the state tables created with a BIGINT key (v1) on the rowid.
-
-    Each parcel event then writes 4 pages to the WAL instead of 5 (README, *Benchmark*).
-    Databases created since v2 already have this shape, and PostgreSQL is unaffected.
-    """
-    if conn.dialect.name != "sqlite":
-        return
-    for table in (parcel_states, integration_states):
-        autoindex = f"sqlite_autoindex_{table.name}_1"
-        found = conn.execute(
-            sa.text("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :n"),
-            {"n": autoindex},
-        ).first()
-        if found is None:
-            continue
-        old = f"{table.name}_v1"
-        columns = ", ".join(f'"{c.name}"' for c in table.columns)
-        conn.execute(sa.text(f'ALTER TABLE "{table.name}" RENAME TO "{old}"'))
-        table.create(conn)
-        conn.execute(
-            sa.text(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{old}"')  # noqa: S608 (names from the metadata)
-        )
-        conn.execute(sa.text(f'DROP TABLE "{old}"'))
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "receivers",
-        1,
-        create_tables(webhook_events, parcel_states, integration_states, signature_rejections),
-    ),
-    Migration("receivers", 2, _key_state_tables_by_rowid),
 )

@@ -13,13 +13,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from bootstrap.attempts.tables import MIGRATIONS, attempts
+from bootstrap.attempts.tables import attempts
 from bootstrap.errors import AttemptInProgress
 from bootstrap.owned import OwnedSettings, desired
 from bootstrap.sandbox import LoopbackServer
 from bootstrap.services import BootstrapServices, services
-from receivers.db import Database
-from receivers.migrations import CORE_MIGRATIONS
 from tests.conftest import shutdown_app
 from tests.sandbox_fixture import SendcloudSandbox
 
@@ -199,33 +197,3 @@ def test_workers_starting_at_the_same_instant_start_exactly_one_attempt(
     with workers[0].bootstrapper.attempts.db.begin_read() as conn:
         stored = conn.execute(sa.select(attempts.c.id)).scalars().all()
     assert stored == started
-
-
-def test_upgrading_keeps_only_the_newest_of_attempts_left_active_by_an_old_race(
-    tmp_path: Path,
-) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    try:
-        db.upgrade([*CORE_MIGRATIONS, MIGRATIONS[0]])
-        with db.begin_write() as conn:
-            for attempt_id, second in (("older", 1), ("newer", 2)):
-                at = datetime(2025, 1, 1, 12, 0, second, tzinfo=UTC)
-                conn.execute(
-                    attempts.insert().values(
-                        id=attempt_id,
-                        integration_id=1,
-                        kind="apply",
-                        state="applying",
-                        target="{}",
-                        started_at=at,
-                        updated_at=at,
-                    )
-                )
-
-        db.upgrade([*CORE_MIGRATIONS, *MIGRATIONS])
-
-        with db.begin_read() as conn:
-            states = dict(conn.execute(sa.select(attempts.c.id, attempts.c.state)).all())
-        assert states == {"older": "failed", "newer": "applying"}
-    finally:
-        db.dispose()

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import pytest
 import requests
-import sqlalchemy as sa
 
-from bootstrap.sandbox import MIGRATIONS, Sandbox
-from receivers.db import Database
 from tests.sandbox_fixture import SendcloudSandbox, WebhookCatcher
 
 T = 5
@@ -168,23 +163,3 @@ def test_control_api_panel_change_trigger_and_logs(
         f"{base}/integrations/1/panel", auth=auth, json={"webhook_url": None}, timeout=T
     )
     assert bad_panel.status_code == 400
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_sandbox_database_from_before_the_silent_switch_gets_it_on_upgrade(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
-    db = Database(url or f"sqlite:///{tmp_path / 'old.sqlite3'}")
-    try:
-        db.upgrade(MIGRATIONS[:1])
-        with db.begin_write() as conn:  # the switches table as version 1 made it
-            conn.execute(sa.text("ALTER TABLE sandbox_faults DROP COLUMN silent_api_changes"))
-
-        box = Sandbox(db)
-        box.install("sandbox-old", "old-secret")
-
-        assert box.faults().silent_api_changes is False
-        assert box.faults(silent_api_changes=True).silent_api_changes is True
-    finally:
-        db.dispose()

@@ -5,15 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from receivers import tables
+import bootstrap
+import receivers
+from bootstrap.attempts.tables import attempts
+from bootstrap.sandbox import Sandbox
 from receivers.db import Database
-from receivers.migrations import CORE_MIGRATIONS, Migration
 from tests.receiver_kit import AUTH, encode, parcel_event, post_signed, real_keys_env, stored
+
+EVERY_BRANCH = [receivers.MIGRATIONS, bootstrap.MIGRATIONS]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,12 +51,11 @@ def _upgrade_from_four_processes(url: str, tmp_path: Path) -> None:
 def _assert_schema_once(url: str) -> None:
     db = Database(url)
     with db.begin_read() as conn:
-        versions = conn.execute(sa.text("SELECT component, version FROM schema_versions")).all()
+        heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
         values = conn.execute(sa.text("SELECT name FROM stored_values")).scalars().all()
     db.dispose()
-    components = [c for c, _ in versions]
-    assert "core" in components
-    assert len(components) == len(set(components))
+    # Each branch at its newest revision, once.
+    assert sorted(heads) == ["b0001", "r0002"]
     assert len(values) == len(set(values))
     # Everyone agreed on the single generated Flask secret.
     assert values.count("flask_secret_key") == 1
@@ -68,11 +73,9 @@ def test_four_processes_upgrade_one_postgresql_database(pg_url: str, tmp_path: P
 
 
 def test_upgrade_twice_applies_nothing_the_second_time(tmp_path: Path) -> None:
-    from receivers.migrations import CORE_MIGRATIONS
-
     db = Database(f"sqlite:///{tmp_path / 'again.sqlite3'}")
-    assert db.upgrade(CORE_MIGRATIONS) == ["core v1"]
-    assert db.upgrade(CORE_MIGRATIONS) == []
+    assert db.upgrade(EVERY_BRANCH) == ["b0001", "r0002"]
+    assert db.upgrade(EVERY_BRANCH) == []
     db.dispose()
 
 
@@ -93,72 +96,73 @@ def test_postgresql_commits_synchronously(pg_url: str) -> None:
     db.dispose()
 
 
-def _state_autoindexes(url: str) -> list[str]:
-    db = Database(url)
-    with db.begin_read() as conn:
-        names = conn.execute(
-            sa.text("SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_%_states_1'")
-        )
-        found = sorted(names.scalars().all())
-    db.dispose()
-    return found
-
-
-def _v1_tables(conn: sa.Connection) -> None:
-    """receivers v1 as it shipped: the state tables keyed by BIGINT (a second b-tree on SQLite)."""
-    old = sa.MetaData()
-    for table in tables.metadata.tables.values():
-        table.to_metadata(old)
-    old.tables["parcel_states"].c.parcel_id.type = sa.BigInteger()
-    old.tables["integration_states"].c.integration_id.type = sa.BigInteger()
-    old.create_all(conn)
-
-
-def test_sqlite_state_tables_move_to_the_rowid_and_keep_their_rows(
-    tmp_path: Path, make_app: Callable[..., Flask]
-) -> None:
-    url = f"sqlite:///{tmp_path / 'v1.sqlite3'}"
-    db = Database(url)
-    db.upgrade([*CORE_MIGRATIONS, Migration("receivers", 1, _v1_tables)])
+def _as_before_alembic(db: Database) -> None:
+    """Turn a fresh database into one the service made before Alembic took over."""
     with db.begin_write() as conn:
+        for statement in (
+            "DROP TABLE alembic_version",
+            "CREATE TABLE schema_versions (component VARCHAR(64) PRIMARY KEY, version INTEGER)",
+            "INSERT INTO schema_versions VALUES ('core', 1), ('receivers', 2), ('bootstrap', 1)",
+            "DROP INDEX uq_bootstrap_attempts_active",
+            "ALTER TABLE webhook_events DROP COLUMN source",
+            "ALTER TABLE sandbox_faults DROP COLUMN silent_api_changes",
+        ):
+            conn.execute(sa.text(statement))
         conn.execute(
             sa.text(
                 "INSERT INTO parcel_states VALUES (31, 5000, NULL, 11, 'Delivered', 'TRK31', :h)"
             ),
             {"h": "a" * 64},
         )
-        conn.execute(
-            sa.text(
-                "INSERT INTO integration_states VALUES (7, 6000, 'integration_updated', 0, "
-                "'https://shop.example/w', 1, 1, '[\"dhl\"]', :h)"
-            ),
-            {"h": "b" * 64},
-        )
+        # Two attempts left active side by side by a race the unique index now prevents.
+        for attempt_id, second in (("older", 1), ("newer", 2)):
+            at = datetime(2025, 1, 1, 12, 0, second, tzinfo=UTC)
+            conn.execute(
+                attempts.insert().values(
+                    id=attempt_id,
+                    integration_id=1,
+                    kind="apply",
+                    state="applying",
+                    target="{}",
+                    started_at=at,
+                    updated_at=at,
+                )
+            )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_from_before_alembic_upgrades_and_keeps_its_rows(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, make_app: Callable[..., Flask]
+) -> None:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    url = url or f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    db = Database(url)
+    db.upgrade(EVERY_BRANCH)
+    old_event = post_signed(make_app(real_keys_env(url)).test_client(), encode(parcel_event(9, 1, 11)))
+    assert old_event.status_code == 200
+    _as_before_alembic(db)
     db.dispose()
-    assert _state_autoindexes(url) == [
-        "sqlite_autoindex_integration_states_1",
-        "sqlite_autoindex_parcel_states_1",
-    ]
 
     app = make_app(real_keys_env(url))
-    assert _state_autoindexes(url) == []
+
     client = app.test_client()
+    # Rows kept; the new column says where the old deliveries came from.
+    assert [e["source"] for e in stored(client)] == ["webhook"]
     parcel = client.get("/api/parcels/31", headers=AUTH).get_json()
     assert (parcel["status"], parcel["timestamp"]) == ({"id": 11, "message": "Delivered"}, 5000)
-    state = app.extensions["receivers"].store.latest_integration_state(7)
-    assert state is not None
-    assert (state.webhook_url, state.service_point_carriers) == ("https://shop.example/w", ("dhl",))
-    # The rebuilt tables take the upserts as before: older is stale, newer applies.
+    db = Database(url)
+    request.addfinalizer(db.dispose)
+    with db.begin_read() as conn:
+        states = dict(conn.execute(sa.select(attempts.c.id, attempts.c.state)).all())
+        heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    assert states == {"older": "failed", "newer": "applying"}
+    assert sorted(heads) == ["b0001", "r0002"]
+    box = Sandbox(db)
+    box.install("sandbox-old", "old-secret")
+    assert box.faults(silent_api_changes=True).silent_api_changes is True
+    # The upgraded tables take the upserts as before: older is stale, newer applies.
     older = post_signed(client, encode(parcel_event(31, 4000, 3)))
     newer = post_signed(client, encode(parcel_event(31, 7000, 12, "Returned")))
     assert (older.status_code, newer.status_code) == (200, 200)
-    assert [e["outcome"] for e in stored(client)] == ["applied", "stale"]
+    assert [e["outcome"] for e in stored(client)][:2] == ["applied", "stale"]
     assert client.get("/api/parcels/31", headers=AUTH).get_json()["status"]["id"] == 12
-
-
-def test_new_sqlite_files_have_no_second_key_index(
-    tmp_path: Path, make_app: Callable[..., Flask]
-) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    make_app(real_keys_env(url))
-    assert _state_autoindexes(url) == []

@@ -20,7 +20,6 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from bootstrap.sandbox.api import create_sandbox_app
 from bootstrap.sandbox.cli import sandbox_cli
 from bootstrap.sandbox.runtime import DEFAULT_RETRY_SCALE, Sandbox, SandboxConfig, sandbox_of
-from bootstrap.sandbox.tables import MIGRATIONS
 from bootstrap.settings import BootstrapSettings
 from receivers.db import Database
 from receivers.errors import ConfigurationError
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 __all__ = [
-    "MIGRATIONS",
     "MOUNT",
     "LoopbackServer",
     "Sandbox",

@@ -11,10 +11,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import Connection
 
+import receivers
+from bootstrap.migrations import MIGRATIONS
 from bootstrap.sandbox import control, delivery, faults, integrations, outbox, webhooks
 from bootstrap.sandbox.errors import IntegrationNotFound, TriggerFailed, ValidationFailed
 from bootstrap.sandbox.faults import Faults
-from bootstrap.sandbox.tables import MIGRATIONS, clients
+from bootstrap.sandbox.tables import clients
 from bootstrap.sandbox.tables import faults as fault_switches
 from bootstrap.sandbox.tables import integrations as integration_rows
 from receivers.db import Database
@@ -54,7 +56,8 @@ class Sandbox:
 
     def install(self, public_key: str, secret_key: str, integration_id: int = 1) -> None:
         """Create the tables, the keys, the "Sandbox Shop" integration and the switches once."""
-        self.db.upgrade(MIGRATIONS)
+        # A no-op in the service (create_app upgraded already); a standalone sandbox needs it.
+        self.db.upgrade([receivers.MIGRATIONS, MIGRATIONS])
         with self.db.begin_write() as conn:  # insert-or-ignore: workers race here at start
             conn.execute(
                 self.db.insert_ignore(clients).values(

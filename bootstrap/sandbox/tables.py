@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from receivers.migrations import Migration, create_tables
 
 metadata = sa.MetaData()
 
@@ -117,27 +114,4 @@ deliveries = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
-)
-
-
-def _add_silent_api_changes(conn: Connection) -> None:
-    """The switch for API changes that send no webhook (version 1 already has it when fresh)."""
-    if "silent_api_changes" not in {c["name"] for c in sa.inspect(conn).get_columns(faults.name)}:
-        conn.execute(
-            sa.text(
-                "ALTER TABLE sandbox_faults "
-                "ADD COLUMN silent_api_changes BOOLEAN NOT NULL DEFAULT FALSE"
-            )
-        )
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "sandbox",
-        1,
-        create_tables(
-            integrations, clients, tokens, requests_log, faults, unsafe_hits, outbox, deliveries
-        ),
-    ),
-    Migration("sandbox", 2, _add_silent_api_changes),
 )
