@@ -138,7 +138,9 @@ def test_a_database_from_before_alembic_upgrades_and_keeps_its_rows(
     url = url or f"sqlite:///{tmp_path / 'old.sqlite3'}"
     db = Database(url)
     db.upgrade(EVERY_BRANCH)
-    old_event = post_signed(make_app(real_keys_env(url)).test_client(), encode(parcel_event(9, 1, 11)))
+    old_event = post_signed(
+        make_app(real_keys_env(url)).test_client(), encode(parcel_event(9, 1, 11))
+    )
     assert old_event.status_code == 200
     _as_before_alembic(db)
     db.dispose()
