@@ -60,14 +60,21 @@ def list_events() -> Response | tuple[dict[str, Any], int]:
         "events": [event_json(e) for e in events],
         "limit": int(raw),
         "action": action,
-        "signature_rejections": found.store.rejection_counts(),
+        "signature_rejections": rejection_counts(),
     }, 200
 
 
 @blueprint.get("/api/receiver/stats")
 def stats() -> tuple[dict[str, Any], int]:
     """Signature rejections by cause (shared by every worker and instance)."""
-    return {"signature_rejections": services(current_app).store.rejection_counts()}, 200
+    return {"signature_rejections": rejection_counts()}, 200
+
+
+def rejection_counts() -> dict[str, int]:
+    """The shared counts, with this process's not yet written ones added first."""
+    found = services(current_app)
+    found.receiver.rejections.flush()
+    return found.store.rejection_counts()
 
 
 @blueprint.post("/api/events/<int:event_id>/replay")

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from receivers.errors import StorageUnavailable, where
+from receivers.errors import where
 from receivers.inbox import Inbox
+from receivers.rejections import Rejections
 from receivers.schemas import CREDENTIALS_ACTION, classify_body, storable
 from receivers.signature import SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
@@ -30,6 +31,7 @@ class Receiver:
         self.inbox = inbox
         self.store = store
         self.listeners = listeners
+        self.rejections = Rejections(store)
 
     def receive(self, body: bytes, signature: str | None) -> StoredEvent | None:
         """Verify and store one delivery: the new event, or None for a duplicate.
@@ -40,7 +42,7 @@ class Receiver:
             # Verify before parsing: the signature covers the raw bytes exactly.
             key = verify(body, signature, self.keys)
         except SignatureRejected as exc:
-            self._count_rejection(exc, len(body))
+            self.rejections.add(exc.cause.value, str(exc), len(body))
             raise
         payload, c = classify_body(body)
         # The hash of the bytes as received, so a retry of them is still a duplicate.
@@ -94,14 +96,6 @@ class Receiver:
         outcome = self.inbox.reapply(event_id, event_hash, c)
         log.info("webhook_replayed id=%s action=%s outcome=%s", event_id, c.action, outcome)
         return self.store.get(event_id)
-
-    def _count_rejection(self, exc: SignatureRejected, size: int) -> None:
-        # The cause only: never the signature, the key or the body.
-        log.warning("webhook_rejected cause=%s bytes=%d reason=%s", exc.cause.value, size, exc)
-        try:
-            self.store.count_rejection(exc.cause.value)
-        except StorageUnavailable as storage:
-            log.warning("webhook_rejection_not_counted error=%s", storage)
 
     def _notify(self, event: StoredEvent) -> None:
         for listener in self.listeners:
