@@ -45,7 +45,7 @@ def init_app(
         settings=settings,
         db=db,
         migrations=migrations,
-        guard=TokenGuard(token),
+        guard=TokenGuard(token, db),
         store=store,
         receiver=receiver,
         listeners=listeners,

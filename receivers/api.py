@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from receivers.access import bearer_token
+from receivers.access import Verdict, bearer_token
 from receivers.error_handlers import json_error
 from receivers.services import services
 from receivers.store import ParcelState, StoredEvent
@@ -21,11 +21,11 @@ MAX_LIMIT = 500
 @blueprint.before_request
 def require_operator_token() -> Response | None:
     """Every route here needs `Authorization: Bearer <onboarding token>`."""
-    guard = services(current_app).guard
-    client = request.remote_addr or "unknown"
-    if guard.locked_out(client):
-        return json_error("too many wrong tokens; wait a minute", 429)
-    if not guard.check(bearer_token(request.headers.get("Authorization")), client):
+    presented = bearer_token(request.headers.get("Authorization"))
+    verdict = services(current_app).guard.check(presented, request.remote_addr or "unknown")
+    if verdict is Verdict.LOCKED_OUT:
+        return json_error("too many wrong tokens; wait a minute", 429, {"Retry-After": "60"})
+    if verdict is Verdict.REFUSED:
         return json_error("missing or wrong Bearer token (the onboarding token)", 401)
     return None
 
@@ -60,21 +60,14 @@ def list_events() -> Response | tuple[dict[str, Any], int]:
         "events": [event_json(e) for e in events],
         "limit": int(raw),
         "action": action,
-        "signature_rejections": rejection_counts(),
+        "signature_rejections": found.receiver.rejections.counts(),
     }, 200
 
 
 @blueprint.get("/api/receiver/stats")
 def stats() -> tuple[dict[str, Any], int]:
     """Signature rejections by cause (shared by every worker and instance)."""
-    return {"signature_rejections": rejection_counts()}, 200
-
-
-def rejection_counts() -> dict[str, int]:
-    """The shared counts, with this process's not yet written ones added first."""
-    found = services(current_app)
-    found.receiver.rejections.flush()
-    return found.store.rejection_counts()
+    return {"signature_rejections": services(current_app).receiver.rejections.counts()}, 200
 
 
 @blueprint.post("/api/events/<int:event_id>/replay")

@@ -59,3 +59,8 @@ class Rejections:
                 self._pending.update(pending)
             return
         log.info("webhook_rejections_counted %s", summary)
+
+    def counts(self) -> dict[str, int]:
+        """The shared counts by cause, this process's pending ones written first."""
+        self.flush()
+        return self.store.rejection_counts()
