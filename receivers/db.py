@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,13 +25,17 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from receivers.engines import WalFile, postgresql_engine, sqlite_engine
-from receivers.errors import StorageUnavailable
+from receivers.errors import InvalidValue, StorageUnavailable
 from receivers.tables import stored_values
 
 log = logging.getLogger(__name__)
 # Alembic logs "Context impl …" at INFO on every start and CLI command; our own
 # schema_upgraded line says what changed.
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+
+# /readyz writes a probe at most this often per process, and a failed write (probe or not)
+# keeps it at 503 this long (receivers/health.py).
+PROBE_SECONDS = 10.0
 
 # Arbitrary but fixed: every instance of the service serialises schema upgrades on it.
 _UPGRADE_LOCK_KEY = 0x5E9DC10D
@@ -59,16 +64,50 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+# Driver error codes (SQLite's names, PostgreSQL's SQLSTATE prefixes) in plain words.
+_CAUSES = (
+    ("SQLITE_FULL", "the disk is full"),
+    ("53100", "the disk is full"),
+    ("SQLITE_READONLY", "the database is read-only"),
+    ("25006", "the database is read-only"),
+    ("SQLITE_BUSY", "the database stayed locked by another writer past the deadline"),
+    ("SQLITE_LOCKED", "the database stayed locked by another writer past the deadline"),
+    ("55P03", "a lock wait passed the deadline"),
+    ("57014", "a query passed the deadline"),
+    ("SQLITE_IOERR", "a disk read or write failed"),
+    ("SQLITE_CANTOPEN", "the database file cannot be opened"),
+    ("08", "the connection to the database was lost or refused"),
+    ("53", "the database server is out of resources"),
+    ("57P", "the database server is shutting down or restarting"),
+)
+
+
+def cause(exc: SQLAlchemyError) -> str:
+    """What went wrong, in plain words, with the driver's code (never its message, which may
+    quote SQL parameters)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
+    detail = code or type(orig if orig is not None else exc).__name__
+    for prefix, words in _CAUSES:
+        if code and code.startswith(prefix):
+            return f"{words} ({detail})"
+    if isinstance(exc, sa.exc.OperationalError):
+        return f"the connection to the database was lost or refused ({detail})"
+    if isinstance(exc, sa.exc.TimeoutError):
+        return "no database connection became free within the deadline"
+    return f"the database failed ({detail})"
+
+
 @contextmanager
 def translated() -> Iterator[None]:
-    """SQLAlchemy's errors as StorageUnavailable, in plain words."""
+    """SQLAlchemy's errors as InvalidValue (a value the database refuses: the request's fault)
+    or StorageUnavailable, in plain words."""
     try:
         yield
+    except sa.exc.DataError as exc:
+        raise InvalidValue(f"the database refused a value of this request ({cause(exc)})") from exc
     except SQLAlchemyError as exc:
-        # The type only: the message may quote SQL parameters (payload values).
-        orig = getattr(exc, "orig", None)
-        detail = type(orig if orig is not None else exc).__name__
-        raise StorageUnavailable(f"the database is unavailable ({detail})") from exc
+        raise StorageUnavailable(f"the database is unavailable: {cause(exc)}") from exc
 
 
 class Database:
@@ -105,6 +144,9 @@ class Database:
                 pool_size=2,
             )
         self._schema_ready = False
+        # The latest write's failure (monotonic time, cause), None after a success.
+        self.last_write_failure: tuple[float, str] | None = None
+        self._probed_at = -PROBE_SECONDS
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,9 +162,44 @@ class Database:
             self._wal.close()
 
     @contextmanager
+    def noting_writes(self) -> Iterator[None]:
+        """Remember whether the writes in this block failed (readiness sees what they see)."""
+        try:
+            yield
+        except StorageUnavailable as exc:
+            self.last_write_failure = (time.monotonic(), str(exc))
+            raise
+        self.last_write_failure = None
+
+    def readiness_problem(self) -> str | None:
+        """Why writes fail now, or None: a recent failed write, else a read that must answer
+        and a probe write (at most one per PROBE_SECONDS, however often /readyz is asked)."""
+        now = time.monotonic()
+        try:
+            with self.begin_read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except StorageUnavailable as exc:
+            return str(exc)
+        failed = self.last_write_failure
+        if failed is not None and now - failed[0] < PROBE_SECONDS:
+            return failed[1]
+        if failed is None and now - self._probed_at < PROBE_SECONDS:
+            return None
+        self._probed_at = now
+        probe = self.insert(stored_values).values(name="readiness_probe", value=str(now))
+        try:
+            with self.begin_write() as conn:
+                conn.execute(
+                    probe.on_conflict_do_update(index_elements=["name"], set_={"value": str(now)})
+                )
+        except StorageUnavailable as exc:
+            return str(exc)
+        return None
+
+    @contextmanager
     def begin_write(self) -> Iterator[Connection]:
         """A write transaction, on disk when the block ends; SQLite takes its write lock first."""
-        with translated(), self.engine.connect() as conn:
+        with self.noting_writes(), translated(), self.engine.connect() as conn:
             with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
                 yield conn
             if self._wal is not None:
@@ -134,11 +211,6 @@ class Database:
         """A read transaction."""
         with translated(), self.engine.connect() as conn, conn.begin():
             yield conn
-
-    def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers."""
-        with self.begin_read() as conn:
-            conn.execute(sa.text("SELECT 1"))
 
     def upgrade(self, locations: Sequence[Path]) -> list[str]:
         """Apply the missing Alembic revisions of every branch in `locations`, once, even when

@@ -8,7 +8,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from receivers.errors import StorageUnavailable, where
+from receivers.errors import InvalidValue, StorageUnavailable, where
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers on `app` (blueprint handlers still take precedence)."""
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(StorageUnavailable, storage_unavailable)
+    app.register_error_handler(InvalidValue, invalid_value)
     if not app.debug:
         # `flask run --debug` keeps its interactive debugger for bugs.
         app.register_error_handler(Exception, unexpected_error)
@@ -59,6 +60,13 @@ def storage_unavailable(exc: StorageUnavailable) -> Response:
     if _wants_json():
         return json_error(str(exc), 503, {"Retry-After": "30"})
     return _plain(f"{exc}; try again in a minute.", 503, {"Retry-After": "30"})
+
+
+def invalid_value(exc: InvalidValue) -> Response:
+    """A value the database cannot hold (a NUL byte, a number out of range): the caller's."""
+    if _wants_json():
+        return json_error(str(exc), 400)
+    return _plain(str(exc), 400)
 
 
 def unexpected_error(exc: Exception) -> Response:

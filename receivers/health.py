@@ -21,13 +21,16 @@ def healthz() -> tuple[dict[str, str], int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[dict[str, str], int]:
-    """The database answers (and the schema is in place); 503 otherwise."""
+    """The database takes writes (the hot path's latest, else a rate-limited probe); 503
+    with the cause in plain words otherwise."""
     found = services(current_app)
     try:
         if not found.db.schema_ready:
             found.db.upgrade(found.migrations)
-        found.db.ping()
+        problem = found.db.readiness_problem()
     except StorageUnavailable as exc:
-        log.warning("not_ready reason=%s", exc)
-        return {"status": "unavailable", "reason": str(exc)}, 503
+        problem = str(exc)
+    if problem is not None:
+        log.warning("not_ready reason=%s", problem)
+        return {"status": "unavailable", "reason": problem}, 503
     return {"status": "ready"}, 200
