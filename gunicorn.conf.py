@@ -26,3 +26,10 @@ forwarded_allow_ips = "*" if _hops.isdigit() and int(_hops) > 0 else ""
 # A restart binds even while a killed master's orphaned workers still hold the port (they
 # serve out their requests and exit; docs/operating.md).
 reuse_port = True
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """A worker that stops gracefully writes what it holds in memory (refusal counts)."""
+    app = getattr(worker, "wsgi", None)
+    for stop in reversed(getattr(app, "extensions", {}).get("on_shutdown", [])):
+        stop()
