@@ -170,7 +170,7 @@ def _with_hint(exc: BootstrapError) -> str:
 
 def _back_to_page(**extra: Any) -> Response:
     # Post/redirect/get: reloading the page must not apply the change a second time.
-    target = url_for(".page", token=g.onboarding_token, **extra)
+    target = url_for(".page", **extra)
     return redirect(target, code=303)  # type: ignore[return-value]  # werkzeug returns a Response
 
 
