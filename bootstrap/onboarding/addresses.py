@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
+from bootstrap.errors import InvalidDesiredSettings
 from bootstrap.settings import BootstrapSettings, public_url_problem
 
 # `flask --app app run` serves here unless told otherwise (its --host and --port arrive as
@@ -14,8 +17,50 @@ DEV_SERVER_PORT = "5000"
 
 
 def webhook_base(settings: BootstrapSettings, request_root: str) -> str:
-    """PUBLIC_URL, else the scheme and host this request came in on (after trusted proxies)."""
-    return (settings.public_url or request_root).rstrip("/")
+    """PUBLIC_URL, else the scheme and host this request came in on (after trusted proxies).
+
+    With real keys, a base taken from a request must pass `checked_public_url`: whoever can
+    send a request chooses its Host header, and the service posts a signed pre-flight there.
+    Raises InvalidDesiredSettings in plain words otherwise.
+    """
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    base = request_root.rstrip("/")
+    if settings.sandbox:
+        return base
+    try:
+        return checked_public_url(base)
+    except ValueError as exc:
+        raise InvalidDesiredSettings(
+            [f"{exc}; set PUBLIC_URL to this service's public https:// address"]
+        ) from exc
+
+
+def checked_public_url(url: str) -> str:
+    """`url` when it is https with a DNS name that resolves to public addresses only (no IP
+    literal, no private, loopback or link-local address); raises ValueError in plain words."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not host:
+        raise ValueError(f"the address {url!r} is not an https:// address with a host name")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"the address {url!r} names an IP address, not a DNS host name")
+    try:
+        found = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"the host name {host!r} does not resolve") from exc
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            raise ValueError(
+                f"the host name {host!r} resolves to {ip}, which is not a public address "
+                "(private, loopback or link-local)"
+            )
+    return url
 
 
 def base_problem(base: str) -> str | None:

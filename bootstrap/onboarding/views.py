@@ -11,7 +11,13 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from markupsafe import Markup
 
 from bootstrap.desired import Desired
-from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo, SendcloudError
+from bootstrap.errors import (
+    AttemptInProgress,
+    BootstrapError,
+    InvalidDesiredSettings,
+    NothingToUndo,
+    SendcloudError,
+)
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import csrf_token, page_token_required
 from bootstrap.onboarding.addresses import base_problem, webhook_base
@@ -38,19 +44,27 @@ CARRIERS_FORBIDDEN = (
 
 
 def request_base() -> str:
-    """The webhook base for this request: PUBLIC_URL, else its scheme and host."""
+    """The webhook base for this request: PUBLIC_URL, else its scheme and host (with real keys
+    only a public https host name; InvalidDesiredSettings otherwise)."""
     return webhook_base(services(current_app).settings, request.url_root)
 
 
 def current_desired() -> Desired:
     """The one desired state; before anything was applied, its webhook URL is this request's."""
-    fallback = (request_base(), "the address of this request (nothing applied yet)")
+    try:
+        fallback = (request_base(), "the address of this request (nothing applied yet)")
+    except InvalidDesiredSettings:
+        return services(current_app).desired()  # PublicUrlUnknown unless something was applied
     return services(current_app).desired(fallback)
 
 
 def default_request() -> inputs.ApplyRequest:
     """The service points of the desired state (last applied, else from the environment)."""
-    wanted = current_desired().settings
+    try:
+        wanted = current_desired().settings
+    except BootstrapError:
+        config = services(current_app).settings
+        return inputs.ApplyRequest(config.service_point_enabled, config.service_point_carriers)
     return inputs.ApplyRequest(
         bool(wanted.service_point_enabled), wanted.service_point_carriers or ()
     )
@@ -136,7 +150,7 @@ def _render(
         plan=plan,
         plan_error=plan_error,
         rows=rows,
-        base_problem=base_problem(request_base()),
+        base_problem=_base_problem(),
         wanted=wanted,
         carriers_text=", ".join(wanted.service_point_carriers),
         offered=offered,
@@ -155,6 +169,13 @@ def _render(
         when=when,
     )
     return _page_response(html, status, nonce)
+
+
+def _base_problem() -> str | None:
+    try:
+        return base_problem(request_base())
+    except InvalidDesiredSettings as exc:
+        return str(exc)
 
 
 def _form_echo() -> inputs.ApplyRequest:
