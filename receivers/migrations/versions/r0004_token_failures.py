@@ -5,8 +5,8 @@ from __future__ import annotations
 from receivers import tables
 from receivers.migrations import create_missing
 
-revision = "r0003"
-down_revision = "r0002"
+revision = "r0004"
+down_revision = "r0003"
 branch_labels = None
 depends_on = None
 
