@@ -1,10 +1,8 @@
 """Operator access: the onboarding token, compared in constant time, and a limit on guessing.
 
-The limit is kept in the database, so it holds across workers and instances. It is keyed on
-the client address after the trusted proxies (ProxyFix with TRUSTED_PROXY_HOPS; never a raw
-X-Forwarded-For). The token is compared first: the right token is never refused, so nobody
-can lock the operator out. A client past the limit gets 429 without a write or a log line,
-so guessing costs the service one read; rows older than the window are deleted.
+The limit lives in the database (all workers and instances), keyed on the client address
+after the trusted proxies (TRUSTED_PROXY_HOPS), never a raw X-Forwarded-For. The token is
+compared first, so nobody can lock the operator out; past the limit a wrong one costs one read.
 """
 
 from __future__ import annotations
@@ -38,15 +36,12 @@ class OperatorToken:
         return "OperatorToken(<hidden>)"
 
     def matches(self, presented: str | None) -> bool:
-        """Constant-time comparison."""
         return presented is not None and hmac.compare_digest(
             presented.encode("utf-8"), self.value.encode("utf-8")
         )
 
 
 class Verdict(enum.Enum):
-    """What a presented token gets."""
-
     ACCEPTED = "accepted"
     REFUSED = "refused"
     LOCKED_OUT = "locked_out"  # wrong, and this client has failed too often lately

@@ -65,31 +65,25 @@ def url_problem(url: str) -> str | None:
 
 
 # Driver error codes (SQLite's names, PostgreSQL's SQLSTATE prefixes) in plain words.
-_CAUSES = (
-    ("SQLITE_FULL", "the disk is full"),
-    ("53100", "the disk is full"),
-    ("SQLITE_READONLY", "the database is read-only"),
-    ("25006", "the database is read-only"),
-    ("SQLITE_BUSY", "the database stayed locked by another writer past the deadline"),
-    ("SQLITE_LOCKED", "the database stayed locked by another writer past the deadline"),
-    ("55P03", "a lock wait passed the deadline"),
-    ("57014", "a query passed the deadline"),
-    ("SQLITE_IOERR", "a disk read or write failed"),
-    ("SQLITE_CANTOPEN", "the database file cannot be opened"),
-    ("08", "the connection to the database was lost or refused"),
-    ("53", "the database server is out of resources"),
-    ("57P", "the database server is shutting down or restarting"),
-)
+_CAUSES = {
+    "the disk is full": ("SQLITE_FULL", "53100"),
+    "the database is read-only": ("SQLITE_READONLY", "25006"),
+    "a lock or a query outlasted the deadline": ("SQLITE_BUSY", "55P03", "57014"),
+    "a disk read or write failed": ("SQLITE_IOERR",),
+    "the database file cannot be opened": ("SQLITE_CANTOPEN",),
+    "the connection to the database was lost or refused": ("08",),
+    "the database server is out of resources": ("53",),
+    "the database server is shutting down or restarting": ("57P",),
+}
 
 
 def cause(exc: SQLAlchemyError) -> str:
-    """What went wrong, in plain words, with the driver's code (never its message, which may
-    quote SQL parameters)."""
+    """What went wrong in plain words, and the driver's code (its message may quote values)."""
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
     detail = code or type(orig if orig is not None else exc).__name__
-    for prefix, words in _CAUSES:
-        if code and code.startswith(prefix):
+    for words, codes in _CAUSES.items():
+        if code and code.startswith(codes):
             return f"{words} ({detail})"
     if isinstance(exc, sa.exc.OperationalError):
         return f"the connection to the database was lost or refused ({detail})"
@@ -100,8 +94,7 @@ def cause(exc: SQLAlchemyError) -> str:
 
 @contextmanager
 def translated() -> Iterator[None]:
-    """SQLAlchemy's errors as InvalidValue (a value the database refuses: the request's fault)
-    or StorageUnavailable, in plain words."""
+    """SQLAlchemy's errors as InvalidValue (a value refused: a 400) or StorageUnavailable."""
     try:
         yield
     except sa.exc.DataError as exc:
@@ -171,30 +164,21 @@ class Database:
             raise
         self.last_write_failure = None
 
-    def readiness_problem(self) -> str | None:
-        """Why writes fail now, or None: a recent failed write, else a read that must answer
-        and a probe write (at most one per PROBE_SECONDS, however often /readyz is asked)."""
-        now = time.monotonic()
-        try:
-            with self.begin_read() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except StorageUnavailable as exc:
-            return str(exc)
-        failed = self.last_write_failure
+    def check_ready(self) -> None:
+        """Raise StorageUnavailable unless a read answers and writes work: no recent failed
+        write, and a probe write (at most one per PROBE_SECONDS however often this is asked)."""
+        with self.begin_read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        now, failed = time.monotonic(), self.last_write_failure
         if failed is not None and now - failed[0] < PROBE_SECONDS:
-            return failed[1]
-        if failed is None and now - self._probed_at < PROBE_SECONDS:
-            return None
-        self._probed_at = now
-        probe = self.insert(stored_values).values(name="readiness_probe", value=str(now))
-        try:
+            raise StorageUnavailable(failed[1])
+        if failed is not None or now - self._probed_at >= PROBE_SECONDS:
+            self._probed_at = now
+            probe = self.insert(stored_values).values(name="readiness_probe", value=str(now))
             with self.begin_write() as conn:
                 conn.execute(
-                    probe.on_conflict_do_update(index_elements=["name"], set_={"value": str(now)})
+                    probe.on_conflict_do_update(index_elements=["name"], set_=probe.excluded)
                 )
-        except StorageUnavailable as exc:
-            return str(exc)
-        return None
 
     @contextmanager
     def begin_write(self) -> Iterator[Connection]:

@@ -22,26 +22,17 @@ INTERNAL_ERROR = "internal error: the request was not completed; the details are
 
 class _BodyStream:
     """A request body whose read errors (a malformed chunked body, a connection cut) are the
-    client's 400, not a 500 with a traceback."""
+    client's 400, not a 500 with a traceback (werkzeug reads bodies with `read` only)."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
 
-    def read(self, size: int = -1) -> bytes:
-        """The stream's read."""
-        return self._guarded(self._stream.read, size)
-
-    def readline(self, size: int = -1) -> bytes:
-        """The stream's readline."""
-        return self._guarded(self._stream.readline, size)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
-    @staticmethod
-    def _guarded(read: Any, size: int) -> bytes:
+    def read(self, size: int = -1) -> bytes:
         try:
-            return read(size)  # type: ignore[no-any-return]
+            return self._stream.read(size)
         except HTTPException:
             raise  # werkzeug's own 400/413 answers
         except Exception as exc:  # whatever the server raises while reading its input
@@ -54,7 +45,6 @@ class GuardedRequest(Request):
 
     @cached_property
     def stream(self) -> IO[bytes]:
-        """werkzeug's checked stream, guarded."""
         return _BodyStream(super().stream)  # type: ignore[return-value]
 
 
@@ -62,7 +52,6 @@ class BoundedJSON(DefaultJSONProvider):
     """JSON nested past the interpreter's recursion limit is invalid JSON (a 400), not a 500."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        """json.loads, RecursionError reported as the ValueError of bad JSON."""
         try:
             return super().loads(s, **kwargs)
         except RecursionError as exc:

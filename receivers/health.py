@@ -27,10 +27,8 @@ def readyz() -> tuple[dict[str, str], int]:
     try:
         if not found.db.schema_ready:
             found.db.upgrade(found.migrations)
-        problem = found.db.readiness_problem()
+        found.db.check_ready()
     except StorageUnavailable as exc:
-        problem = str(exc)
-    if problem is not None:
-        log.warning("not_ready reason=%s", problem)
-        return {"status": "unavailable", "reason": problem}, 503
+        log.warning("not_ready reason=%s", exc)
+        return {"status": "unavailable", "reason": str(exc)}, 503
     return {"status": "ready"}, 200

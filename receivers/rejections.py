@@ -1,11 +1,7 @@
-"""Refused deliveries counted in memory and written to the shared counter in batches.
-
-An unsigned flood must cost less than a valid delivery: no durable write and no log line per
-refused request. Each process adds up its refusals and writes them in ONE statement at most
-every FLUSH_SECONDS (or when the operator reads the counts); the first refusal after a quiet
-period is logged at once, the rest in one summary line per flush. A crash loses at most one
-period's counts of one process; the refused deliveries themselves were never stored anyway.
-"""
+"""Refused deliveries counted in memory, so an unsigned flood costs less than a valid delivery:
+one statement per process every FLUSH_SECONDS (or when the counts are read), the first refusal
+after a quiet period logged at once, the rest in one summary line. A crash loses at most one
+period's counts of one process."""
 
 from __future__ import annotations
 
@@ -42,7 +38,7 @@ class Rejections:
         log.warning("webhook_rejected cause=%s bytes=%d reason=%s", cause, size, reason)
 
     def flush(self) -> None:
-        """Write the pending counts in one statement; on failure they wait for the next flush."""
+        """Write the pending counts in one statement (on failure they wait for the next)."""
         with self._lock:
             pending, self._pending = self._pending, Counter()
             if self._timer is not None:

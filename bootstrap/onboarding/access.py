@@ -48,10 +48,8 @@ def page_token_required(view: Callable[P, R | Response]) -> Callable[P, R | Resp
             if request.method == "GET" and "token" in request.args:
                 # Exchanged for the session: the address bar, the history and every access
                 # log from here on show the URL without the token.
-                kept = urlencode(
-                    [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
-                )
-                target = request.script_root + request.path + (f"?{kept}" if kept else "")
+                kept = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+                target = f"{request.script_root}{request.path}?{urlencode(kept)}".rstrip("?")
                 return redirect(target, 303)  # type: ignore[return-value]  # a werkzeug Response
         elif not hmac.compare_digest(
             str(session.get(ACCESS_SESSION_KEY, "")), _session_proof(token)

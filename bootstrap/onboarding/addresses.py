@@ -17,12 +17,9 @@ DEV_SERVER_PORT = "5000"
 
 
 def webhook_base(settings: BootstrapSettings, request_root: str) -> str:
-    """PUBLIC_URL, else the scheme and host this request came in on (after trusted proxies).
-
-    With real keys, a base taken from a request must pass `checked_public_url`: whoever can
-    send a request chooses its Host header, and the service posts a signed pre-flight there.
-    Raises InvalidDesiredSettings in plain words otherwise.
-    """
+    """PUBLIC_URL, else the scheme and host this request came in on (after trusted proxies);
+    with real keys only if `checked_public_url` passes (the client chooses its Host, and a
+    signed pre-flight goes there), else InvalidDesiredSettings in plain words."""
     if settings.public_url:
         return settings.public_url.rstrip("/")
     base = request_root.rstrip("/")
