@@ -108,9 +108,7 @@ def storage_unavailable(exc: StorageUnavailable) -> Response:
 
 def invalid_value(exc: InvalidValue) -> Response:
     """A value the database cannot hold (a NUL byte, a number out of range): the caller's."""
-    if _wants_json():
-        return json_error(str(exc), 400)
-    return _plain(str(exc), 400)
+    return json_error(str(exc), 400) if _wants_json() else _plain(str(exc), 400)
 
 
 def unexpected_error(exc: Exception) -> Response:

@@ -11,13 +11,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from markupsafe import Markup
 
 from bootstrap.desired import Desired
-from bootstrap.errors import (
-    AttemptInProgress,
-    BootstrapError,
-    InvalidDesiredSettings,
-    NothingToUndo,
-    SendcloudError,
-)
+from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo, SendcloudError
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import csrf_token, page_token_required
 from bootstrap.onboarding.addresses import base_problem, webhook_base
@@ -53,7 +47,7 @@ def current_desired() -> Desired:
     """The one desired state; before anything was applied, its webhook URL is this request's."""
     try:
         fallback = (request_base(), "the address of this request (nothing applied yet)")
-    except InvalidDesiredSettings:
+    except BootstrapError:  # a request-derived base refused (real keys)
         return services(current_app).desired()  # PublicUrlUnknown unless something was applied
     return services(current_app).desired(fallback)
 
@@ -174,7 +168,7 @@ def _render(
 def _base_problem() -> str | None:
     try:
         return base_problem(request_base())
-    except InvalidDesiredSettings as exc:
+    except BootstrapError as exc:
         return str(exc)
 
 
