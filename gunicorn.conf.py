@@ -7,6 +7,10 @@ import os
 # cooperatively under gevent by itself; SQLite's calls are short and stay in C.
 worker_class = "gevent"
 worker_connections = 1000
+# No keep-alive (as with sync workers): a connection kept open stays with the worker that
+# accepted it, so a few busy clients would queue on one worker while the others idle; a new
+# connection per request goes to whichever worker is free (docs/performance.md).
+keepalive = 0
 
 # One worker more than cores, whatever the store (docs/performance.md): a receiver's work is
 # mostly Python, so more processes only queue for the cores and evict each other's caches.
