@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 # schema_upgraded line says what changed.
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
-# /readyz writes a probe at most this often per process, and a failed write (probe or not)
-# keeps it at 503 this long (receivers/health.py).
+# /readyz: a probe write at most this often per process; a failed write keeps it 503 this long.
 PROBE_SECONDS = 10.0
 
 # Arbitrary but fixed: every instance of the service serialises schema upgrades on it.
@@ -137,7 +136,6 @@ class Database:
                 pool_size=2,
             )
         self._schema_ready = False
-        # The latest write's failure (monotonic time, cause), None after a success.
         self.last_write_failure: tuple[float, str] | None = None
         self._probed_at = -PROBE_SECONDS
 
