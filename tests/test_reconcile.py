@@ -85,7 +85,7 @@ def test_reconcile_corrects_exactly_the_parcels_whose_webhook_was_dropped(
     assert len(_parcel_gets(sendcloud)) == 4  # pages of 5, from API v2 whatever the integration
     assert all(_status(app, pid) == 3 for pid in range(1, 21))
     events = receivers.services(app).store.recent(limit=100)
-    assert sorted(e.parcel_id for e in events if e.source == "reconciliation") == sorted(lost)
+    assert sorted(e.parcel_id or 0 for e in events if e.source == "reconciliation") == sorted(lost)
     assert {e.outcome for e in events if e.source == "reconciliation"} == {"applied"}
     token = services(app).token.value
     listed = app.test_client().get(
@@ -160,7 +160,7 @@ def test_429s_with_and_without_retry_after_and_a_503_mid_pagination_are_retried(
     _lose(sendcloud, range(1, 21), now_ms() - 5 * MINUTE_MS)
     client = reconciler(app).client
     real_page = client.parcels_page
-    faults = [
+    faults: list[dict[str, Any]] = [
         {"fail_status": 429, "fail_body": ""},
         {"fail_status": 429, "fail_body": "", "retry_after": 1},
         {"fail_status": 503},
@@ -194,7 +194,8 @@ def test_a_run_killed_mid_pagination_resumes_without_a_gap(
     )
     deadline = time.monotonic() + 30
     while len(_parcel_gets(sendcloud)) < 2:
-        assert time.monotonic() < deadline and proc.poll() is None
+        assert time.monotonic() < deadline
+        assert proc.poll() is None
         time.sleep(0.02)
     proc.kill()
     proc.wait(10)
@@ -263,7 +264,8 @@ def test_the_sandbox_lists_parcels_like_sendclouds_v2_parcels_list(
     first = requests.get(url, auth=keys, timeout=T).json()
     second = requests.get(first["next"], auth=keys, timeout=T).json()
     back = requests.get(second["previous"], auth=keys, timeout=T).json()
-    later = requests.get(url, params={"updated_after": "2023-11-14T22:13:20+00:00"}, auth=keys)
+    after = {"updated_after": "2023-11-14T22:13:20+00:00"}
+    later = requests.get(url, params=after, auth=keys, timeout=T)
 
     assert list(first) == ["next", "previous", "parcels"]
     assert first["previous"] is None
