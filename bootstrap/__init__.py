@@ -9,7 +9,8 @@ from bootstrap import cli, onboarding
 from bootstrap.attempts.store import AttemptStore
 from bootstrap.bootstrapper import Bootstrapper
 from bootstrap.migrations import MIGRATIONS
-from bootstrap.reconcile import Reconciler, reconcile_command
+from bootstrap.reconcile.cli import reconcile_command
+from bootstrap.reconcile.reconciler import Reconciler
 from bootstrap.sendcloud.client import SendcloudClient
 from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings

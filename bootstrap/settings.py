@@ -186,14 +186,8 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
     )
 
     backfill_days = whole_number(
-        env,
-        "RECONCILE_BACKFILL_DAYS",
-        7,
-        problems,
-        what="a whole number of days (0-3650)",
-        valid=lambda n: n <= 3650,
+        env, "RECONCILE_BACKFILL_DAYS", 7, problems, what="days (0 or more)"
     )
-
     if problems:
         raise ConfigurationError(problems)
     return BootstrapSettings(

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 import receivers
-from bootstrap.reconcile import reconciler
+from bootstrap.reconcile.cli import reconciler
 from bootstrap.sandbox import sandbox_of, webhooks
 from bootstrap.sandbox.tables import now_ms
 from bootstrap.services import services
@@ -160,16 +160,15 @@ def test_429s_with_and_without_retry_after_and_a_503_mid_pagination_are_retried(
     _lose(sendcloud, range(1, 21), now_ms() - 5 * MINUTE_MS)
     client = reconciler(app).client
     real_page = client.parcels_page
-    faults: list[dict[str, Any]] = [
-        {"fail_status": 429, "fail_body": ""},
-        {"fail_status": 429, "fail_body": "", "retry_after": 1},
-        {"fail_status": 503},
-    ]
+    # (status, body, Retry-After seconds or 0 for none) of the failure before pages 2, 3, 4.
+    failures = [(429, "", 0), (429, "", 1), (503, "upstream connect error", 0)]
 
     def page_after_a_fault(url: str) -> Any:
         # A spy on our own client: from the second page on, Sendcloud fails once first.
         if "cursor=" in url:
-            sendcloud.faults(fail_next=1, fail_path="/api/v2/parcels", **faults.pop(0))
+            status, body, retry_after = failures.pop(0)
+            sendcloud.configure(retry_after=retry_after)
+            sendcloud.faults(fail_next=1, fail_status=status, fail_body=body, fail_path="/api/v2")
         return real_page(url)
 
     monkeypatch.setattr(client, "parcels_page", page_after_a_fault)

@@ -26,7 +26,7 @@ from bootstrap.onboarding.presentation import (
     when,
 )
 from bootstrap.owned import OwnedSettings, desired
-from bootstrap.reconcile import reconciler
+from bootstrap.reconcile.cli import reconciler
 from bootstrap.services import services
 from receivers.schemas import CREDENTIALS_ACTION
 

@@ -28,22 +28,16 @@ def reconciler(app: Flask) -> Reconciler:
 def reconcile_command(since: str | None, dry_run: bool) -> None:
     """Read the parcels Sendcloud changed since the last run (API v2 GET /parcels) and record
     every status we missed. Exit codes: 0 done, 1 failed (the message says why)."""
-    found = reconciler(current_app)
-    ctx = click.get_current_context()
-    start = None
-    if since:
-        try:
-            start = datetime.fromisoformat(since)
-        except ValueError:
-            click.echo(f"Error: --since {since!r} is not an ISO-8601 date/time", err=True)
-            ctx.exit(1)
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
     try:
-        result = found.run(start, dry_run=dry_run)
+        start = datetime.fromisoformat(since) if since else None
+    except ValueError as exc:
+        raise click.ClickException(f"--since {since!r} is not an ISO-8601 date and time") from exc
+    try:
+        read, corrected = reconciler(current_app).run(
+            start if start is None or start.tzinfo else start.replace(tzinfo=UTC), dry_run
+        )
     except (BootstrapError, StorageUnavailable) as exc:
-        click.echo(f"Error: reconciliation stopped: {exc}", err=True)
-        if hint := getattr(exc, "hint", None):
-            click.echo(f"Hint: {hint}", err=True)
-        ctx.exit(1)
+        hint = f"\nHint: {exc.hint}" if isinstance(exc, BootstrapError) and exc.hint else ""
+        raise click.ClickException(f"reconciliation stopped: {exc}{hint}") from exc
     said = " (dry run: nothing recorded)" if dry_run else ""
-    click.echo(f"{result.read} parcels read, {result.corrected} states corrected{said}")
+    click.echo(f"{read} parcels read, {corrected} states corrected{said}")

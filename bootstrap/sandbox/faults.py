@@ -40,7 +40,6 @@ class Faults:
     # Changes made through the API send no integration_updated (Sendcloud may well do so: the
     # docs say "whenever the integration is updated", and no source shows it for API changes).
     silent_api_changes: bool = False
-    retry_after: int = 0  # seconds in a Retry-After header on forced failures (0: none)
 
 
 def check_changes(changes: dict[str, Any]) -> list[str]:
@@ -85,7 +84,6 @@ def update(db: Database, **changes: Any) -> Faults:
             "fail_status": defaults.fail_status,
             "fail_body": defaults.fail_body,
             "fail_path": "",
-            "retry_after": 0,
         }
         changes = {**failure, **changes}
     if changes:
@@ -144,8 +142,8 @@ def before_request() -> Response | None:
     forced = take_forced_failure(db, request.path)
     if forced is not None:
         answer = _plain(*forced)
-        if current.retry_after:
-            answer.headers["Retry-After"] = str(current.retry_after)
+        if seconds := current_app.extensions["sandbox"].config.retry_after:
+            answer.headers["Retry-After"] = str(seconds)
         return answer
     limited = current.rate_limit and request.method in UNSAFE and request.path.startswith("/api/")
     return _plain(429, "") if limited and over_rate_limit(db) else None

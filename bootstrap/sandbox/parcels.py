@@ -1,9 +1,11 @@
 """The account's parcels, listed like API v2's GET /parcels: updated_after, cursor pages and
-{"next", "previous", "parcels"} with Sendcloud's dd-mm-yyyy dates (written in UTC here)."""
+{"next", "previous", "parcels"}. A parcel is what its newest parcel_status_changed in the
+outbox says, delivered or lost (dates dd-mm-yyyy HH:MM:SS, written in UTC here)."""
 
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -11,49 +13,27 @@ from urllib.parse import parse_qs, urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy.engine import Connection
 
 from bootstrap.sandbox import credentials
 from bootstrap.sandbox.errors import Refused
-from bootstrap.sandbox.tables import parcels
-from receivers.db import Database
+from bootstrap.sandbox.tables import outbox
 
 blueprint = Blueprint("sandbox_parcels", __name__)
 
 
-def remember(db: Database, conn: Connection, payload: dict[str, Any]) -> None:
-    """Keep the parcel of a parcel_status_changed, unless a newer change is kept already."""
-    parcel = payload["parcel"]
-    stmt = db.insert(parcels).values(
-        id=parcel["id"], updated_ms=payload["timestamp"], body=json.dumps(parcel)
-    )
-    new = stmt.excluded
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[parcels.c.id],
-            set_={"updated_ms": new.updated_ms, "body": new.body},
-            where=new.updated_ms >= parcels.c.updated_ms,
-        )
-    )
-
-
 def _after_ms(raw: str | None) -> int:
-    if raw is None:
-        return -1
     try:
-        when = datetime.fromisoformat(raw)
+        when = datetime.fromisoformat(raw) if raw else None
     except ValueError as exc:
         raise Refused(400, "updated_after: Enter a valid date/time.") from exc
-    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
+    return -1 if when is None else int(when.replace(tzinfo=when.tzinfo or UTC).timestamp() * 1000)
 
 
 def _position(raw: str | None) -> tuple[bool, int | None]:
-    """(backwards, id) of a cursor; like Django REST framework's, opaque base64 of r= and p=."""
-    if raw is None:
-        return False, None
+    """(backwards, id) of a cursor: like Django REST framework's, opaque base64 of r= and p=."""
     try:
-        fields = parse_qs(base64.b64decode(raw.encode(), validate=True).decode())
-        return fields.get("r") == ["1"], int(fields["p"][0])
+        fields = parse_qs(base64.b64decode(raw.encode(), validate=True).decode()) if raw else {}
+        return fields.get("r") == ["1"], int(fields["p"][0]) if raw else None
     except (ValueError, KeyError) as exc:
         raise Refused(404, "Invalid cursor") from exc
 
@@ -65,29 +45,41 @@ def _link(position: int, backwards: bool) -> str:
     return f"{request.base_url}?{query}"
 
 
+def _parcels(after_ms: int) -> list[dict[str, Any]]:
+    """The newest state of every parcel changed after `after_ms`, by id."""
+    query = sa.select(outbox.c.body).where(outbox.c.action == "parcel_status_changed")
+    with current_app.extensions["sandbox"].db.begin_read() as conn:
+        events = [json.loads(body) for body in conn.execute(query.order_by(outbox.c.id)).scalars()]
+    newest: dict[int, dict[str, Any]] = {}
+    for event in events:
+        known = newest.get(event["parcel"]["id"])
+        newest[event["parcel"]["id"]] = max(known or event, event, key=lambda e: e["timestamp"])
+    found = [e["parcel"] for e in newest.values() if e["timestamp"] > after_ms]
+    return sorted(found, key=lambda parcel: int(parcel["id"]))
+
+
 @blueprint.get("/api/v2/parcels")
 @blueprint.get("/api/v2/parcels/")
 def list_parcels() -> Response:
-    """Parcels updated after `updated_after`, by id, a page at a time (SandboxConfig)."""
-    box = current_app.extensions["sandbox"]
-    credentials.authenticate(box.db)
-    after = _after_ms(request.args.get("updated_after"))
+    """Parcels updated after `updated_after`, by id, a page (SandboxConfig) at a time."""
+    credentials.authenticate(current_app.extensions["sandbox"].db)
     backwards, position = _position(request.args.get("cursor"))
-    size = box.config.parcels_page_size
-    query = sa.select(parcels).where(parcels.c.updated_ms > after)
-    if position is not None:
-        query = query.where(parcels.c.id < position if backwards else parcels.c.id > position)
-    query = query.order_by(parcels.c.id.desc() if backwards else parcels.c.id).limit(size + 1)
-    with box.db.begin_read() as conn:
-        rows = conn.execute(query).all()
-    more, rows = len(rows) > size, rows[:size]
-    rows = rows[::-1] if backwards else rows
-    later = bool(rows) and (backwards or more)
-    earlier = bool(rows) and (more if backwards else position is not None)
+    listed = _parcels(_after_ms(request.args.get("updated_after")))
+    ids, size = (
+        [p["id"] for p in listed],
+        current_app.extensions["sandbox"].config.parcels_page_size,
+    )
+    if backwards and position is not None:
+        stop = bisect.bisect_left(ids, position)
+        start = max(0, stop - size)
+    else:
+        start = 0 if position is None else bisect.bisect_right(ids, position)
+        stop = start + size
+    page = listed[start:stop]
     return jsonify(
         {
-            "next": _link(rows[-1].id, False) if later else None,
-            "previous": _link(rows[0].id, True) if earlier else None,
-            "parcels": [json.loads(row.body) for row in rows],
+            "next": _link(page[-1]["id"], False) if page and stop < len(ids) else None,
+            "previous": _link(page[0]["id"], True) if page and start > 0 else None,
+            "parcels": page,
         }
     )

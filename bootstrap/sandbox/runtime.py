@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 import receivers
 from bootstrap.migrations import MIGRATIONS
-from bootstrap.sandbox import control, delivery, faults, integrations, outbox, parcels, webhooks
+from bootstrap.sandbox import control, delivery, faults, integrations, outbox, webhooks
 from bootstrap.sandbox.errors import IntegrationNotFound, TriggerFailed, ValidationFailed
 from bootstrap.sandbox.faults import Faults
 from bootstrap.sandbox.tables import clients
@@ -32,6 +32,7 @@ class SandboxConfig:
     token_lifetime: int = 3600  # seconds, Sendcloud's 1 hour
     retry_scale: float = DEFAULT_RETRY_SCALE  # 1.0 = Sendcloud's real retry schedule
     parcels_page_size: int = 100  # parcels per page of GET /parcels (tests set it low)
+    retry_after: int = 0  # seconds of a Retry-After header on forced failures (0: none)
 
 
 def sandbox_of(app: Flask) -> Sandbox | None:
@@ -157,8 +158,6 @@ class Sandbox:
                 )
             keys = outbox.keys_for(conn, integration_id) or ("", "")
             payload = webhooks.payload(action, row, keys, options)
-            if action == "parcel_status_changed":  # the parcel changes even if the webhook is lost
-                parcels.remember(self.db, conn, payload)
             item = outbox.enqueue(conn, action, target, payload, keys[1], claimed=True)
         return delivery.deliver(self.db, item, self.config.retry_scale)
 

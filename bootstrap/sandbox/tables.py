@@ -78,17 +78,6 @@ faults = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False),
     sa.Column("drop_webhooks", sa.Integer, nullable=False),
     sa.Column("silent_api_changes", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("retry_after", sa.Integer, nullable=False, server_default="0"),
-)
-
-# The account's parcels as GET /parcels lists them: every triggered parcel_status_changed
-# changes one, whether or not its webhook is delivered.
-parcels = sa.Table(
-    "sandbox_parcels",
-    metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("updated_ms", sa.BigInteger, nullable=False, index=True),
-    sa.Column("body", sa.Text, nullable=False),  # JSON of the parcel object
 )
 
 # Unsafe requests of the last minute, counted across workers for the rate limit.
