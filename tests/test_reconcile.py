@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 import receivers
-from bootstrap.reconcile.cli import reconciler
+from bootstrap.reconcile.reconciler import Reconciler
 from bootstrap.sandbox import sandbox_of, webhooks
 from bootstrap.sandbox.tables import now_ms
 from bootstrap.services import services
@@ -25,6 +25,11 @@ from tests.sandbox_fixture import SendcloudSandbox
 T = 5
 MINUTE_MS = 60_000
 EN_ROUTE = (3, "En route to sorting center")
+
+
+def reconciler(app: Flask) -> Reconciler:
+    found: Reconciler = app.extensions["reconcile"]
+    return found
 
 
 def _webhook_url(app: Flask) -> str:
@@ -279,3 +284,18 @@ def test_the_sandbox_lists_parcels_like_sendclouds_v2_parcels_list(
     assert invalid.status_code == 404
     assert invalid.json()["error"]["message"] == "Invalid cursor"
     assert requests.get(url, timeout=T).status_code == 401
+
+
+def test_in_sandbox_mode_a_webhook_lost_from_the_cli_is_recovered_by_reconcile(
+    app: Flask,
+) -> None:
+    runner = app.test_cli_runner()
+    options = ["--parcel-id", "7", "--status-id", "3", "--url", "http://x", "--drop"]
+
+    lost = runner.invoke(args=["sandbox", "trigger", "parcel_status_changed", *options])
+
+    assert lost.exit_code == 0, lost.output
+    assert "dropped (not sent to http://x)" in lost.output
+    assert _status(app, 7) is None
+    assert _reconcile(app) == (0, "1 parcels read, 1 states corrected\n")
+    assert _status(app, 7) == 3

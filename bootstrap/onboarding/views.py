@@ -26,7 +26,6 @@ from bootstrap.onboarding.presentation import (
     when,
 )
 from bootstrap.owned import OwnedSettings, desired
-from bootstrap.reconcile.cli import reconciler
 from bootstrap.services import services
 from receivers.schemas import CREDENTIALS_ACTION
 
@@ -145,7 +144,7 @@ def _render(
         carriers_error=carriers_error,
         new_keys=next(iter(found.watcher.events.recent(1, CREDENTIALS_ACTION)), None),
         attempt=attempt,
-        reconcile=reconciler(current_app).last(),
+        reconcile=current_app.extensions["reconcile"].last(),
         busy=attempt is not None and attempt["state"] in ("planned", "applying"),
         attempt_error=attempt_error,
         problems=problems or [],

@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import with_appcontext
 
 from bootstrap.errors import BootstrapError
-from bootstrap.reconcile.reconciler import Reconciler
 from receivers.errors import StorageUnavailable
-
-
-def reconciler(app: Flask) -> Reconciler:
-    """The reconciler of `app`."""
-    found: Reconciler = app.extensions["reconcile"]
-    return found
 
 
 @click.command("reconcile")
@@ -33,7 +26,7 @@ def reconcile_command(since: str | None, dry_run: bool) -> None:
     except ValueError as exc:
         raise click.ClickException(f"--since {since!r} is not an ISO-8601 date and time") from exc
     try:
-        read, corrected = reconciler(current_app).run(
+        read, corrected = current_app.extensions["reconcile"].run(
             start if start is None or start.tzinfo else start.replace(tzinfo=UTC), dry_run
         )
     except (BootstrapError, StorageUnavailable) as exc:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
-from bootstrap.errors import BootstrapError, UnexpectedResponse
+from bootstrap.errors import BootstrapError, SendcloudRejected, UnexpectedResponse
 from bootstrap.sendcloud.client import SendcloudClient
 from receivers.db import Database
 from receivers.errors import StorageUnavailable
@@ -54,24 +54,33 @@ class Reconciler:
 
     def _run(self, since: datetime | None, dry_run: bool, kind: str) -> tuple[int, int]:
         mark, started = self.last(), datetime.now(UTC)
-        known = mark.get("updated_after")
-        if since is None and mark.get("resume_url"):
-            url, started, covering = mark["resume_url"], mark["run_started_at"], True
-        else:
-            since = since or known or started - self.backfill
-            # Only a run from the mark (or earlier) moves it: a later --since would leave a gap.
-            covering = known is None or since <= known
-            url = f"{self.client.v2_url}/parcels?{urlencode({'updated_after': since.isoformat()})}"
+        known, url = mark.get("updated_after"), mark.get("resume_url") if since is None else None
+        started = mark["run_started_at"] if url else started
+        # Only a run from the mark (or earlier) moves it: a later --since would leave a gap.
+        covering = bool(url) or known is None or (since or known) <= known
         read = corrected = 0
-        while url:
+        while url != "":
+            if url is None:  # a fresh run, or the resumed cursor expired: from the start
+                start = since or known or started - self.backfill
+                url = f"{self.client.v2_url}/parcels?" + urlencode(
+                    {"updated_after": start.isoformat()}
+                )
             asked = self._pace()
-            page = self.client.parcels_page(url)
+            try:
+                page = self.client.parcels_page(url)
+            except SendcloudRejected as exc:
+                if exc.status != 404 or url != mark.get("resume_url"):
+                    raise
+                url = mark["resume_url"] = None
+                continue
+            if not isinstance(page, dict) or not isinstance(page.get("parcels"), list):
+                raise UnexpectedResponse("Sendcloud's answer to GET /parcels lists no parcels")
             for parcel in page["parcels"]:
                 read += 1
                 corrected += self._correct(parcel, asked, dry_run)
             url = self._next(page.get("next"), url)
             if covering and not dry_run:  # the page is fully recorded: resume after it
-                self._save(resume_url=url, run_started_at=started)
+                self._save(resume_url=url or None, run_started_at=started)
         if not dry_run:
             done = {"last_run_at": datetime.now(UTC), "last_kind": kind, "last_read": read}
             if covering:
@@ -91,10 +100,8 @@ class Reconciler:
         if found.kind != "parcel":
             log.warning("reconcile_parcel_skipped reason=unexpected_shape")
             return False
-        ours = self.receiver.store.parcel_state(found.state["parcel_id"])
-        if ours and (
-            ours.status_id == found.state["status_id"] or ours.event_timestamp >= timestamp
-        ):
+        ours, new = self.receiver.store.parcel_state(found.state["parcel_id"]), found.state
+        if ours and (ours.status_id == new["status_id"] or ours.event_timestamp >= timestamp):
             return False
         event = None if dry_run else self.receiver.reconciled(payload)
         return dry_run or (event is not None and event.outcome == "applied")
@@ -105,10 +112,11 @@ class Reconciler:
         self._last_get = time.monotonic()
         return datetime.now(UTC)
 
-    def _next(self, link: Any, current: str) -> str | None:
-        """The next page: Sendcloud's `next` URL, or a bare cursor put into the current URL."""
+    def _next(self, link: Any, current: str) -> str:
+        """The next page ("" for none): Sendcloud's `next` URL, or a bare cursor put into the
+        current URL."""
         if not link:
-            return None
+            return ""
         if not str(link).startswith(("http://", "https://")):
             parts = urlsplit(current)
             query = dict(parse_qsl(parts.query)) | {"cursor": str(link)}
@@ -137,12 +145,9 @@ class Reconciler:
 
     def _background(self) -> None:
         try:
+            kind = "after onboarding" if self.last().get("updated_after") else "backfill"
             with self._lock:
-                self._run(
-                    None,
-                    False,
-                    "after onboarding" if self.last().get("updated_after") else "backfill",
-                )
+                self._run(None, False, kind)
         except (BootstrapError, StorageUnavailable) as exc:
             log.warning("reconcile_failed error=%s", exc)
 

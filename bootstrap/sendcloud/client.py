@@ -15,7 +15,12 @@ import stamina
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from marshmallow import ValidationError
 
-from bootstrap.errors import SendcloudAuthError, SendcloudRejected, UnexpectedResponse
+from bootstrap.errors import (
+    IntegrationNotFound,
+    SendcloudAuthError,
+    SendcloudRejected,
+    UnexpectedResponse,
+)
 from bootstrap.owned import OwnedSettings
 from bootstrap.sendcloud.responses import (
     RETRYABLE_STATUSES,
@@ -102,7 +107,7 @@ class SendcloudClient:
         )
         self._api_url = settings.api_url
         self.integration_id = settings.integration_id or 0
-        # Reconciliation reads API v2's parcels list with the same keys (see parcels_page).
+        # Reconciliation reads API v2's parcels list, whatever the version (v3 has none).
         self.v2_url = re.sub(r"/api/v3$", "/api/v2", settings.api_url)
         self._service_points_url = settings.service_points_url
         self._http = requests.Session()
@@ -156,6 +161,13 @@ class SendcloudClient:
             raise UnexpectedResponse("Sendcloud's list of carriers is not a list of carrier codes")
         return tuple(body)
 
+    def parcels_page(self, url: str) -> Any:
+        """GET one page of API v2's parcels list (`url`: the first page or Sendcloud's `next`)."""
+        try:
+            return self._call("GET", url, self.integration_id, None, "list the parcels of")
+        except IntegrationNotFound as exc:  # not about the integration: "Invalid cursor"
+            raise SendcloudRejected(f"Sendcloud refused the page {url} (HTTP 404)", 404) from exc
+
     def _integration(self, integration_id: int) -> str:
         return f"{self._api_url}/integrations/{integration_id}"
 
@@ -165,30 +177,7 @@ class SendcloudClient:
         if self._tokens:
             self._tokens.close()
 
-    def parcels_page(self, url: str) -> Any:
-        """GET one page of API v2's parcels list (`url`: the first page or Sendcloud's `next`).
-
-        API v2 whatever SENDCLOUD_API_URL's version: v3 has no such list with updated_after.
-        """
-        iid = self.integration_id
-        resp = self._request("GET", url, iid, None, "list the parcels")
-        if resp.status_code == 404:  # Sendcloud's "Invalid cursor"
-            raise SendcloudRejected(f"Sendcloud refused the page {url} (HTTP 404)", 404)
-        body = raise_for_response(resp, iid, "list the parcels of", self.auth_mode)
-        if not isinstance(body, dict) or not isinstance(body.get("parcels"), list):
-            raise UnexpectedResponse("Sendcloud's answer to GET /parcels has no list of parcels")
-        return body
-
     def _call(self, method: str, url: str, integration_id: int, json_body: Any, verb: str) -> Any:
-        resp = self._request(
-            method, url, integration_id, json_body, f"{verb} integration {integration_id}"
-        )
-        return raise_for_response(resp, integration_id, verb, self.auth_mode)
-
-    def _request(
-        self, method: str, url: str, integration_id: int, json_body: Any, what: str
-    ) -> requests.Response:
-        """One call, retried on 429/5xx/no connection within the budget; a new token on 401."""
         refetched = False
 
         def once() -> requests.Response:
@@ -223,4 +212,7 @@ class SendcloudClient:
                     raise transient(resp.status_code, resp.headers.get("Retry-After"), "API")
                 return resp
 
-        return retried(self._retrying, self.budget_seconds, once, what)
+        resp = retried(
+            self._retrying, self.budget_seconds, once, f"{verb} integration {integration_id}"
+        )
+        return raise_for_response(resp, integration_id, verb, self.auth_mode)
