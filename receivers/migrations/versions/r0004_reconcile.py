@@ -6,7 +6,7 @@ from receivers import tables
 from receivers.migrations import create_missing
 
 revision = "r0004"
-down_revision = "r0002"
+down_revision = "r0003"
 branch_labels = None
 depends_on = None
 
