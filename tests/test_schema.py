@@ -194,10 +194,10 @@ def test_new_api_keys_stored_in_clear_before_the_upgrade_lose_their_secret(
             )
         )
         conn.execute(
-            sa.text("UPDATE alembic_version SET version_num = 'r0002' WHERE version_num = 'r0003'")
+            sa.text("UPDATE alembic_version SET version_num = 'r0002' WHERE version_num = 'r0004'")
         )
 
-    assert db.upgrade(EVERY_BRANCH) == ["r0003"]
+    assert db.upgrade(EVERY_BRANCH) == ["r0004"]
     assert db.upgrade(EVERY_BRANCH) == []
     with db.begin_read() as conn:
         body = bytes(conn.execute(sa.select(webhook_events.c.body)).scalar_one())
