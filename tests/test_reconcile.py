@@ -50,11 +50,12 @@ def _reconcile(app: Flask, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _lose(sendcloud: SendcloudSandbox, parcel_ids: range, at_ms: int) -> None:
+def _lose(sendcloud: SendcloudSandbox, parcel_ids: range, at_ms: int, **status: Any) -> None:
     """The parcels change at Sendcloud, and none of their webhooks arrives."""
     sendcloud.faults(drop_webhooks=len(parcel_ids))
     for pid in parcel_ids:
-        sendcloud.trigger("parcel_status_changed", parcel_id=pid, timestamp=at_ms, url="http://x")
+        options = {"parcel_id": pid, "timestamp": at_ms, "url": "http://x", **status}
+        sendcloud.trigger("parcel_status_changed", **options)
 
 
 def _parcel_gets(sendcloud: SendcloudSandbox) -> list[int]:
@@ -299,3 +300,25 @@ def test_in_sandbox_mode_a_webhook_lost_from_the_cli_is_recovered_by_reconcile(
     assert _status(app, 7) is None
     assert _reconcile(app) == (0, "1 parcels read, 1 states corrected\n")
     assert _status(app, 7) == 3
+
+
+@pytest.mark.postgres
+def test_on_postgresql_reconciled_events_take_the_webhooks_one_statement_path(
+    product: Callable[..., Flask], sendcloud: SendcloudSandbox, pg_url: str
+) -> None:
+    app = product(DATABASE_URL=pg_url)
+    _connect(app, sendcloud)
+    sendcloud.configure(parcels_page_size=2)
+    start = now_ms() - 10 * MINUTE_MS
+    for pid in range(1, 7):
+        assert sendcloud.trigger("parcel_status_changed", parcel_id=pid, timestamp=start).ok
+    _lose(sendcloud, range(5, 7), start + MINUTE_MS, status_id=3)
+
+    assert _reconcile(app) == (0, "6 parcels read, 2 states corrected\n")
+    assert _reconcile(app) == (0, "0 parcels read, 0 states corrected\n")
+
+    parcel = {"id": 5, "status": {"id": 11, "message": "Delivered"}}
+    older = {"action": "parcel_status_changed", "timestamp": start, "parcel": parcel}
+    stale = receivers.services(app).receiver.reconciled(older)
+    assert stale is not None
+    assert (stale.outcome, _status(app, 5)) == ("stale", 3)
