@@ -1,9 +1,5 @@
-"""Reconciliation: parcel states read from Sendcloud's parcels list make up for lost webhooks.
-
-Ordering (docs/reconcile.md): a status read from the list is recorded like a webhook stamped
-ORDER_MARGIN before the moment we asked for it, so a webhook about a later change still wins
-and an older one arriving late stays stale.
-"""
+"""Reconciliation: parcel states read from Sendcloud's parcels list make up for lost webhooks
+(the ordering argument and the resume rules are in docs/reconcile.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +25,7 @@ log = logging.getLogger(__name__)
 # Clock skew and replication lag at Sendcloud; also the overlap between runs, so a parcel
 # whose correction lost to a webhook within this margin is read again by the next run.
 ORDER_MARGIN = timedelta(seconds=60)
-PAGE_INTERVAL = 0.1  # at most 600 pages a minute: Sendcloud allows 1,000 GET requests
+PAGE_INTERVAL = 0.1  # seconds before each page: Sendcloud allows 1,000 GET requests a minute
 MARK = "parcels"
 
 
@@ -43,7 +39,6 @@ class Reconciler:
         self.backfill = timedelta(days=backfill_days)
         self._lock = threading.Lock()  # one run at a time in this process
         self._thread: threading.Thread | None = None
-        self._last_get = 0.0
 
     def run(self, since: datetime | None = None, dry_run: bool = False) -> tuple[int, int]:
         """(parcels read, states corrected) from `since`, else resuming an interrupted run,
@@ -62,10 +57,10 @@ class Reconciler:
         while url != "":
             if url is None:  # a fresh run, or the resumed cursor expired: from the start
                 start = since or known or started - self.backfill
-                url = f"{self.client.v2_url}/parcels?" + urlencode(
-                    {"updated_after": start.isoformat()}
-                )
-            asked = self._pace()
+                query = urlencode({"updated_after": start.isoformat()})
+                url = f"{self.client.v2_url}/parcels?{query}"
+            time.sleep(PAGE_INTERVAL)  # never more than 600 pages a minute
+            asked = datetime.now(UTC)
             try:
                 page = self.client.parcels_page(url)
             except SendcloudRejected as exc:
@@ -105,12 +100,6 @@ class Reconciler:
             return False
         event = None if dry_run else self.receiver.reconciled(payload)
         return dry_run or (event is not None and event.outcome == "applied")
-
-    def _pace(self) -> datetime:
-        """Wait so pages stay under Sendcloud's GET limit; return the moment we ask."""
-        time.sleep(max(0.0, self._last_get + PAGE_INTERVAL - time.monotonic()))
-        self._last_get = time.monotonic()
-        return datetime.now(UTC)
 
     def _next(self, link: Any, current: str) -> str:
         """The next page ("" for none): Sendcloud's `next` URL, or a bare cursor put into the
