@@ -9,6 +9,8 @@ from bootstrap import cli, onboarding
 from bootstrap.attempts.store import AttemptStore
 from bootstrap.bootstrapper import Bootstrapper
 from bootstrap.migrations import MIGRATIONS
+from bootstrap.reconcile.cli import reconcile_command
+from bootstrap.reconcile.reconciler import Reconciler
 from bootstrap.sendcloud.client import SendcloudClient
 from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings
@@ -30,6 +32,10 @@ def init_app(app: Flask, settings: BootstrapSettings, db: Database, token: Opera
     # Verified integration events reaching any worker update the attempt at once.
     receiving.listeners.append(watcher.on_delivery)
     app.extensions["bootstrap"] = BootstrapServices(settings, token, bootstrapper, watcher)
-    app.extensions["on_shutdown"].append(bootstrapper.close)
+    reconcile = Reconciler(client, receiving.receiver, db, settings.reconcile_backfill_days)
+    watcher.attempts.on_verified.append(reconcile.after_verified)
+    app.extensions["reconcile"] = reconcile
+    app.extensions["on_shutdown"].extend([bootstrapper.close, reconcile.close])
     app.cli.add_command(cli.bootstrap_command)
+    app.cli.add_command(reconcile_command)
     onboarding.init_app(app, settings, token)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from receivers.errors import StorageUnavailable, where
 from receivers.inbox import Inbox
@@ -42,12 +44,22 @@ class Receiver:
         except SignatureRejected as exc:
             self._count_rejection(exc, len(body))
             raise
+        return self._store(body, key, "webhook")
+
+    def reconciled(self, payload: Any) -> StoredEvent | None:
+        """Store a parcel status read from Sendcloud's parcels API, shaped like its webhook,
+        through the same ordering rule; None when the very same body was stored before."""
+        return self._store(json.dumps(payload).encode(), "none", "reconciliation")
+
+    def _store(self, body: bytes, key: str, source: str) -> StoredEvent | None:
         payload, c = classify_body(body)
         # The hash of the bytes as received, so a retry of them is still a duplicate.
         event_hash = hashlib.sha256(body).hexdigest()
         body, payload = storable(body, payload, c)
         now = datetime.now(UTC)
-        recorded = self.inbox.record(event_hash, c, received_at=now, signing_key=key, body=body)
+        recorded = self.inbox.record(
+            event_hash, c, received_at=now, signing_key=key, body=body, source=source
+        )
         if recorded is None:
             log.info("webhook_duplicate action=%s hash=%s", c.action, event_hash)
             return None
@@ -62,17 +74,19 @@ class Receiver:
             integration_id=c.integration_id,
             parcel_id=c.parcel_id,
             payload=payload,
+            source=source,
         )
         # Every delivery is on record in the database; the log line per ordinary delivery is
         # DEBUG (it costs ~2 % of a delivery's CPU and floods shipped logs), the unusual ones INFO.
         level = logging.DEBUG if outcome == "applied" else logging.INFO
         log.log(
             level,
-            "webhook_stored id=%s action=%s outcome=%s key=%s",
+            "webhook_stored id=%s action=%s outcome=%s key=%s source=%s",
             event_id,
             c.action,
             outcome,
             key,
+            source,
         )
         if c.action == CREDENTIALS_ACTION:
             log.warning(

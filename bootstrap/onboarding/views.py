@@ -144,6 +144,7 @@ def _render(
         carriers_error=carriers_error,
         new_keys=next(iter(found.watcher.events.recent(1, CREDENTIALS_ACTION)), None),
         attempt=attempt,
+        reconcile=current_app.extensions["reconcile"].last(),
         busy=attempt is not None and attempt["state"] in ("planned", "applying"),
         attempt_error=attempt_error,
         problems=problems or [],

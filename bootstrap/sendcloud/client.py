@@ -6,6 +6,7 @@ The only module that imports authlib (it ships no types; mypy ignores it here).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -14,7 +15,12 @@ import stamina
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from marshmallow import ValidationError
 
-from bootstrap.errors import SendcloudAuthError, UnexpectedResponse
+from bootstrap.errors import (
+    IntegrationNotFound,
+    SendcloudAuthError,
+    SendcloudRejected,
+    UnexpectedResponse,
+)
 from bootstrap.owned import OwnedSettings
 from bootstrap.sendcloud.responses import (
     RETRYABLE_STATUSES,
@@ -100,6 +106,9 @@ class SendcloudClient:
             attempts=None, timeout=self.budget_seconds or None, wait_initial=0.5, wait_max=5.0
         )
         self._api_url = settings.api_url
+        self.integration_id = settings.integration_id or 0
+        # Reconciliation reads API v2's parcels list, whatever the version (v3 has none).
+        self.v2_url = re.sub(r"/api/v3$", "/api/v2", settings.api_url)
         self._service_points_url = settings.service_points_url
         self._http = requests.Session()
         self._http.headers.update({"Accept": "application/json"})
@@ -151,6 +160,13 @@ class SendcloudClient:
         if not (isinstance(body, list) and all(isinstance(code, str) for code in body)):
             raise UnexpectedResponse("Sendcloud's list of carriers is not a list of carrier codes")
         return tuple(body)
+
+    def parcels_page(self, url: str) -> Any:
+        """GET one page of API v2's parcels list (`url`: the first page or Sendcloud's `next`)."""
+        try:
+            return self._call("GET", url, self.integration_id, None, "list the parcels of")
+        except IntegrationNotFound as exc:  # not about the integration: "Invalid cursor"
+            raise SendcloudRejected(f"Sendcloud refused the page {url} (HTTP 404)", 404) from exc
 
     def _integration(self, integration_id: int) -> str:
         return f"{self._api_url}/integrations/{integration_id}"
