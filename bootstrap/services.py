@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -11,6 +12,9 @@ from bootstrap.desired import Chosen, Desired, desired_state
 from bootstrap.settings import BootstrapSettings
 from bootstrap.watch import Watcher
 from receivers.access import OperatorToken
+
+if TYPE_CHECKING:
+    from bootstrap.keys.live import LiveConfiguration
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,11 @@ class BootstrapServices:
 
 
 def services(app: Flask) -> BootstrapServices:
-    """The bootstrap services of `app`."""
-    found: BootstrapServices = app.extensions["bootstrap"]
+    """The bootstrap services of `app`, for the Sendcloud keys in effect now."""
+    return live_configuration(app).current()
+
+
+def live_configuration(app: Flask) -> LiveConfiguration:
+    """What resolves `app`'s effective Sendcloud configuration (environment, else stored keys)."""
+    found: LiveConfiguration = app.extensions["bootstrap"]
     return found

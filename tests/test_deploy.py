@@ -7,14 +7,13 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import REPO, fresh_env, free_port, wait_for_http
+from tests.conftest import REPO, free_port, fresh_env, wait_for_http
 
 APP_JSON: dict[str, Any] = json.loads((REPO / "app.json").read_text())
 # Heroku's published app.json schema (devcenter.heroku.com/articles/app-json-schema): the keys
@@ -100,12 +99,12 @@ def test_every_environment_variable_is_documented() -> None:
 
 
 @pytest.fixture
-def fresh_database(tmp_path: Path) -> Iterator[dict[str, str]]:
+def fresh_database(tmp_path: Path) -> dict[str, str]:
     """The environment of a freshly created app: a new database, nothing else."""
     env = fresh_env(DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", WEB_CONCURRENCY="1")
     # The Procfile's commands (flask, gunicorn) from this interpreter's environment.
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    yield env
+    return env
 
 
 def honcho(env: dict[str, str], *args: str, **kwargs: Any) -> Any:

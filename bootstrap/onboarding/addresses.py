@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import socket
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from bootstrap.settings import BootstrapSettings, public_url_problem
 
@@ -61,3 +64,22 @@ def known_base(settings: BootstrapSettings, environ: Mapping[str, str]) -> tuple
         "service's address (e.g. https://your-app.herokuapp.com) in front of the path, or set "
         "PUBLIC_URL (e.g. `heroku config:set PUBLIC_URL=https://your-app.herokuapp.com`)"
     )
+
+
+def checked_public_url(url: str) -> str:
+    """`url` as a webhook base Sendcloud can call: https, a DNS name resolving to public
+    addresses only; raise ValueError in plain words otherwise."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if problem := public_url_problem(url, "the public address"):
+        raise ValueError(problem)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not re.fullmatch(r"[a-z0-9.-]*[a-z][a-z0-9.-]*", host.lower()):
+        raise ValueError(f"the public address must be https:// with a host name, got {url!r}")
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)}
+    except OSError as exc:
+        raise ValueError(f"the host name {host!r} does not resolve") from exc
+    if not found or not all(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in found):
+        raise ValueError(f"{host!r} resolves to a private or local address")
+    return url

@@ -1,0 +1,112 @@
+"""This process's effective Sendcloud configuration, rebuilt when the stored keys change
+(in any worker or instance: each polls the row's stamp at most every REFRESH_SECONDS)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from bootstrap.keys.store import KeyStore, effective_env, load_quietly
+from bootstrap.sandbox import Sandbox
+from bootstrap.services import BootstrapServices
+from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
+from receivers.errors import StorageUnavailable
+from receivers.handling import Receiver
+from receivers.signature import SigningKeys
+from receivers.store import StoredEvent
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 2.0
+Build = Callable[[BootstrapSettings, SigningKeys], BootstrapServices]
+
+
+def signing_keys(env: Mapping[str, str], settings: BootstrapSettings) -> SigningKeys:
+    """The keys webhooks are verified with: the sandbox's, else the (effective) environment's."""
+    if settings.sandbox:
+        return SigningKeys(settings.secret_key)
+    current = env.get("SENDCLOUD_WEBHOOK_SECRET", "").strip() or settings.secret_key
+    return SigningKeys(current, env.get("SENDCLOUD_WEBHOOK_SECRET_PREVIOUS", "").strip() or None)
+
+
+class LiveConfiguration:
+    """Hands out the current BootstrapServices; keeps the receiver's keys in step."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        store: KeyStore,
+        build: Build,
+        settings: BootstrapSettings,
+        receiver: Receiver,
+        sandbox: Sandbox | None,
+    ) -> None:
+        self.env = env
+        self.store = store
+        self._build = build
+        self._receiver = receiver
+        self._sandbox = sandbox
+        self._sandbox_settings = settings if settings.sandbox else None
+        self._lock = threading.Lock()
+        self._stamp = self._read_stamp()
+        self._checked = time.monotonic()
+        self._services = build(settings, signing_keys(env, settings))
+        receiver.reload_keys = self.reloaded_keys
+
+    def current(self) -> BootstrapServices:
+        """The services for the keys stored now (re-checked every REFRESH_SECONDS)."""
+        if time.monotonic() - self._checked > REFRESH_SECONDS:
+            self.refresh()
+        return self._services
+
+    def cached(self) -> BootstrapServices:
+        """The services as last built, without asking the database (hot paths)."""
+        return self._services
+
+    def refresh(self) -> None:
+        """Rebuild the services when the stored keys changed since they were built."""
+        with self._lock:
+            self._checked = time.monotonic()
+            stamp = self._read_stamp()
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            env = effective_env(self.env, load_quietly(self.store))
+            if env is not self.env or self._sandbox_settings is None:
+                settings = load_bootstrap_settings(env)
+                # No keys at all and no emulator in this process: keep an id to plan with.
+                settings = dataclasses.replace(
+                    settings, integration_id=settings.integration_id or 1
+                )
+            else:
+                settings = self._sandbox_settings
+            if self._sandbox is not None and not settings.sandbox:
+                self._sandbox.worker.stop()  # nothing of the sandbox goes on sending
+            keys = signing_keys(env, settings)
+            old, self._services = self._services, self._build(settings, keys)
+            self._receiver.keys = keys
+            log.info("sendcloud_keys_reloaded sandbox=%s", settings.sandbox)
+        # Stopping waits for a running attempt's thread: not in the request that noticed.
+        threading.Thread(target=old.bootstrapper.close, daemon=True).start()
+
+    def reloaded_keys(self) -> SigningKeys:
+        """The receiver's keys after a refresh (it asks when a signature matched none)."""
+        self.current()
+        return self._receiver.keys
+
+    def on_delivery(self, event: StoredEvent) -> None:
+        """Hand a verified delivery to the current watcher."""
+        self._services.watcher.on_delivery(event)
+
+    def close(self) -> None:
+        """Stop the current use-case's threads and connections."""
+        self._services.bootstrapper.close()
+
+    def _read_stamp(self) -> object:
+        try:
+            return self.store.stamp()
+        except StorageUnavailable:
+            return self._stamp if hasattr(self, "_stamp") else None
