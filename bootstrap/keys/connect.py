@@ -8,7 +8,13 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError, IntegrationNotFound
 from bootstrap.keys.live import LiveConfiguration
-from bootstrap.keys.store import StoredKeys, effective_env, keys_in_environment
+from bootstrap.keys.store import (
+    StoredKeys,
+    effective_env,
+    keys_in_environment,
+    last4,
+    load_quietly,
+)
 from bootstrap.onboarding.addresses import checked_public_url
 from bootstrap.onboarding.inputs import InvalidInput
 from bootstrap.sendcloud.client import SendcloudClient
@@ -76,3 +82,33 @@ def connect(live: LiveConfiguration, keys: StoredKeys) -> list[Integration]:
     live.store.save(keys, leaving_sandbox=live.current().settings.sandbox)
     live.refresh()
     return found
+
+
+def page_context(live: LiveConfiguration, request_base: str) -> dict[str, Any]:
+    """What the page's keys section shows: where the keys come from, their last 4 characters,
+    and once stored keys wait for their shop, the integrations to pick from."""
+    stored = None if keys_in_environment(live.env) else load_quietly(live.store)
+    settings = live.current().settings
+    shown = stored or settings
+    context: dict[str, Any] = {
+        "source": "environment"
+        if keys_in_environment(live.env)
+        else "stored"
+        if stored
+        else "none",
+        "pending": stored is not None and stored.integration_id is None,
+        "public_last4": last4(shown.public_key),
+        "secret_last4": last4(shown.secret_key),
+        "auth": shown.auth,
+        "ask_public_url": not live.env.get("PUBLIC_URL", "").strip(),
+        "public_url": (stored and stored.public_url)
+        or (request_base if request_base.startswith("https://") else ""),
+        "choices": [],
+        "choices_error": None,
+    }
+    if stored is not None and stored.integration_id is None:
+        try:
+            context["choices"] = visible_integrations(live, stored)
+        except BootstrapError as exc:
+            context["choices_error"] = str(exc)
+    return context

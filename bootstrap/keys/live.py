@@ -1,12 +1,11 @@
 """This process's effective Sendcloud configuration, rebuilt when the stored keys change
-(in any worker or instance: each polls the row's stamp at most every REFRESH_SECONDS)."""
+(in any worker or instance: each page, API or CLI use reads the row's stamp first)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 
 from bootstrap.keys.store import KeyStore, effective_env, load_quietly
@@ -20,7 +19,6 @@ from receivers.store import StoredEvent
 
 log = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 2.0
 Build = Callable[[BootstrapSettings, SigningKeys], BootstrapServices]
 
 
@@ -52,14 +50,12 @@ class LiveConfiguration:
         self._sandbox_settings = settings if settings.sandbox else None
         self._lock = threading.Lock()
         self._stamp = self._read_stamp()
-        self._checked = time.monotonic()
         self._services = build(settings, signing_keys(env, settings))
         receiver.reload_keys = self.reloaded_keys
 
     def current(self) -> BootstrapServices:
-        """The services for the keys stored now (re-checked every REFRESH_SECONDS)."""
-        if time.monotonic() - self._checked > REFRESH_SECONDS:
-            self.refresh()
+        """The services for the keys stored now (one small read: never a stale worker's keys)."""
+        self.refresh()
         return self._services
 
     def cached(self) -> BootstrapServices:
@@ -69,7 +65,6 @@ class LiveConfiguration:
     def refresh(self) -> None:
         """Rebuild the services when the stored keys changed since they were built."""
         with self._lock:
-            self._checked = time.monotonic()
             stamp = self._read_stamp()
             if stamp == self._stamp:
                 return
@@ -93,8 +88,9 @@ class LiveConfiguration:
         threading.Thread(target=old.bootstrapper.close, daemon=True).start()
 
     def reloaded_keys(self) -> SigningKeys:
-        """The receiver's keys after a refresh (it asks when a signature matched none)."""
-        self.current()
+        """The receiver's keys after a refresh (it asks when a signature matched none; a
+        rejection already costs a write, so one more read is no new load)."""
+        self.refresh()
         return self._receiver.keys
 
     def on_delivery(self, event: StoredEvent) -> None:
