@@ -12,16 +12,23 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from bootstrap.keys.tables import stored_credentials
 from receivers.db import Database
 from tests.conftest import REPO, free_port, fresh_env, random_secret, wait_for_http
 from tests.sandbox_fixture import SendcloudSandbox
 from tests.test_browser_onboarding import browser  # noqa: F401 (a fixture)
-from tests.test_browser_onboarding import page as _page  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:  # noqa: F811 (the fixture, not the import)
+    """A fresh browser page in its own context."""
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
 class Service:
