@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import bootstrap
 import receivers
 from bootstrap import sandbox
-from bootstrap.keys.store import KeyStore, effective_env, keys_in_environment, load_quietly
+from bootstrap.keys.store import KeyStore, effective_env
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
 from receivers.db import Database
@@ -54,12 +54,8 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
     )
     # Keys stored on the onboarding page count when the environment has none.
     store = KeyStore(db, app.config["SECRET_KEY"])
-    stored = None if keys_in_environment(environ) else load_quietly(store)
-    if stored is not None and stored.integration_id is not None:
-        instance = Path(app.instance_path)
-        receiver_settings, bootstrap_settings = _load_settings(
-            effective_env(environ, stored), instance
-        )
+    if (effective := effective_env(environ, store.load())) is not environ:
+        receiver_settings, bootstrap_settings = _load_settings(effective, Path(app.instance_path))
 
     emulated = None
     if bootstrap_settings.sandbox:

@@ -8,13 +8,7 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError, IntegrationNotFound
 from bootstrap.keys.live import LiveConfiguration
-from bootstrap.keys.store import (
-    StoredKeys,
-    effective_env,
-    keys_in_environment,
-    last4,
-    load_quietly,
-)
+from bootstrap.keys.store import StoredKeys, effective_env, keys_in_environment, last4
 from bootstrap.onboarding.addresses import checked_public_url
 from bootstrap.onboarding.inputs import InvalidInput
 from bootstrap.sendcloud.client import SendcloudClient
@@ -27,10 +21,6 @@ IN_ENVIRONMENT = (
 )
 
 
-class KeysInEnvironment(BootstrapError):
-    """Keys are set in the environment, so stored ones would never be used."""
-
-
 def parse_keys(body: Mapping[str, Any], env: Mapping[str, str]) -> StoredKeys:
     """The keys of a form or JSON body; raise InvalidInput naming every problem."""
     problems = []
@@ -40,19 +30,18 @@ def parse_keys(body: Mapping[str, Any], env: Mapping[str, str]) -> StoredKeys:
     auth = str(body.get("auth") or "oauth2")
     if auth not in ("oauth2", "basic"):
         problems.append("auth must be 'oauth2' or 'basic'.")
-    raw_id, integration_id = str(body.get("integration_id") or "").strip(), None
-    if raw_id.isdigit() and int(raw_id) > 0:
-        integration_id = int(raw_id)
-    elif raw_id:
+    raw_id = str(body.get("integration_id") or "").strip()
+    if raw_id and not (raw_id.isdigit() and int(raw_id) > 0):
         problems.append(f"integration_id must be a positive whole number, got {raw_id!r}.")
     public_url = str(body.get("public_url") or "").strip() or None
     if public_url and not env.get("PUBLIC_URL", "").strip():
         try:
             public_url = checked_public_url(public_url)
         except ValueError as exc:
-            problems.append(f"{str(exc)[0].upper()}{str(exc)[1:]}.")
+            problems.append(f"This service's public address: {exc}.")
     if problems:
         raise InvalidInput(problems)
+    integration_id = int(raw_id) if raw_id else None
     return StoredKeys(public_key, secret_key, auth, integration_id, public_url)
 
 
@@ -66,13 +55,11 @@ def visible_integrations(live: LiveConfiguration, keys: StoredKeys) -> list[Inte
         client.close()
 
 
-def connect(live: LiveConfiguration, keys: StoredKeys) -> list[Integration]:
-    """Check `keys` live, then store them (encrypted); returns the integrations they see.
-
-    Nothing is stored when Sendcloud refuses them or cannot see the chosen integration.
-    """
+def connect(live: LiveConfiguration, keys: StoredKeys) -> None:
+    """Check `keys` live, then store them (encrypted). Nothing is stored when Sendcloud refuses
+    them or they cannot see the chosen integration."""
     if keys_in_environment(live.env):
-        raise KeysInEnvironment(IN_ENVIRONMENT)
+        raise BootstrapError(IN_ENVIRONMENT)
     found = visible_integrations(live, keys)
     if keys.integration_id is not None and keys.integration_id not in {i.id for i in found}:
         raise IntegrationNotFound(
@@ -81,32 +68,31 @@ def connect(live: LiveConfiguration, keys: StoredKeys) -> list[Integration]:
         )
     live.store.save(keys, leaving_sandbox=live.current().settings.sandbox)
     live.refresh()
-    return found
+
+
+def described(live: LiveConfiguration) -> dict[str, Any]:
+    """Where the keys come from (`environment`/`stored`/`none`), the integration, and the
+    keys' last 4 characters only."""
+    from_env = keys_in_environment(live.env)
+    stored = None if from_env else live.store.load()
+    shown = live.current().settings if from_env else stored
+    return {
+        "source": "environment" if from_env else "stored" if stored else "none",
+        **{name: getattr(shown, name, None) for name in ("integration_id", "auth", "public_url")},
+        "public_key_last4": last4(getattr(shown, "public_key", None)),
+        "secret_key_last4": last4(getattr(shown, "secret_key", None)),
+    }
 
 
 def page_context(live: LiveConfiguration, request_base: str) -> dict[str, Any]:
-    """What the page's keys section shows: where the keys come from, their last 4 characters,
-    and once stored keys wait for their shop, the integrations to pick from."""
-    stored = None if keys_in_environment(live.env) else load_quietly(live.store)
-    settings = live.current().settings
-    shown = stored or settings
-    context: dict[str, Any] = {
-        "source": "environment"
-        if keys_in_environment(live.env)
-        else "stored"
-        if stored
-        else "none",
-        "pending": stored is not None and stored.integration_id is None,
-        "public_last4": last4(shown.public_key),
-        "secret_last4": last4(shown.secret_key),
-        "auth": shown.auth,
-        "ask_public_url": not live.env.get("PUBLIC_URL", "").strip(),
-        "public_url": (stored and stored.public_url)
-        or (request_base if request_base.startswith("https://") else ""),
-        "choices": [],
-        "choices_error": None,
-    }
-    if stored is not None and stored.integration_id is None:
+    """`described`, plus what the page's keys section needs: the integrations to pick from
+    while stored keys wait for their shop, and whether to ask for the public address."""
+    context = described(live)
+    context["pending"] = context["source"] == "stored" and context["integration_id"] is None
+    context["ask_public_url"] = not live.env.get("PUBLIC_URL", "").strip()
+    context["public_url"] = context["public_url"] or request_base * request_base.startswith("https")
+    context["choices"], context["choices_error"] = [], None
+    if context["pending"] and (stored := live.store.load()) is not None:
         try:
             context["choices"] = visible_integrations(live, stored)
         except BootstrapError as exc:

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
-from bootstrap.keys.store import KeyStore, effective_env, load_quietly
+from bootstrap.keys.store import KeyStore, effective_env
 from bootstrap.sandbox import Sandbox
 from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
@@ -42,15 +42,15 @@ class LiveConfiguration:
         receiver: Receiver,
         sandbox: Sandbox | None,
     ) -> None:
-        self.env = env
-        self.store = store
-        self._build = build
-        self._receiver = receiver
+        self.env, self.store, self._build, self._receiver = env, store, build, receiver
         self._sandbox = sandbox
         self._sandbox_settings = settings if settings.sandbox else None
         self._lock = threading.Lock()
-        self._stamp = self._read_stamp()
         self._services = build(settings, signing_keys(env, settings))
+        self._stamp: object = None
+        self.refresh()  # reads the stamp (and rebuilds once, if keys are stored)
+        # A signature matching none of our keys may be signed with keys stored a moment ago
+        # by another worker: re-read them then (a rejection already costs a write).
         receiver.reload_keys = self.reloaded_keys
 
     def current(self) -> BootstrapServices:
@@ -58,26 +58,22 @@ class LiveConfiguration:
         self.refresh()
         return self._services
 
-    def cached(self) -> BootstrapServices:
-        """The services as last built, without asking the database (hot paths)."""
-        return self._services
-
     def refresh(self) -> None:
         """Rebuild the services when the stored keys changed since they were built."""
         with self._lock:
-            stamp = self._read_stamp()
+            try:
+                stamp = self.store.stamp()
+            except StorageUnavailable:
+                return
             if stamp == self._stamp:
                 return
             self._stamp = stamp
-            env = effective_env(self.env, load_quietly(self.store))
-            if env is not self.env or self._sandbox_settings is None:
-                settings = load_bootstrap_settings(env)
-                # No keys at all and no emulator in this process: keep an id to plan with.
-                settings = dataclasses.replace(
-                    settings, integration_id=settings.integration_id or 1
-                )
-            else:
-                settings = self._sandbox_settings
+            env = effective_env(self.env, self.store.load())
+            settings = self._sandbox_settings
+            if env is not self.env or settings is None:
+                # No keys and no emulator in this process (keys removed): an id to plan with.
+                loaded = load_bootstrap_settings(env)
+                settings = dataclasses.replace(loaded, integration_id=loaded.integration_id or 1)
             if self._sandbox is not None and not settings.sandbox:
                 self._sandbox.worker.stop()  # nothing of the sandbox goes on sending
             keys = signing_keys(env, settings)
@@ -88,21 +84,14 @@ class LiveConfiguration:
         threading.Thread(target=old.bootstrapper.close, daemon=True).start()
 
     def reloaded_keys(self) -> SigningKeys:
-        """The receiver's keys after a refresh (it asks when a signature matched none; a
-        rejection already costs a write, so one more read is no new load)."""
+        """The receiver's keys after a refresh."""
         self.refresh()
         return self._receiver.keys
 
     def on_delivery(self, event: StoredEvent) -> None:
-        """Hand a verified delivery to the current watcher."""
+        """Hand a verified delivery to the current watcher (no database read: a hot path)."""
         self._services.watcher.on_delivery(event)
 
     def close(self) -> None:
         """Stop the current use-case's threads and connections."""
         self._services.bootstrapper.close()
-
-    def _read_stamp(self) -> object:
-        try:
-            return self.store.stamp()
-        except StorageUnavailable:
-            return self._stamp if hasattr(self, "_stamp") else None
