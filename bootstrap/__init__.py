@@ -13,7 +13,6 @@ from bootstrap.bootstrapper import Bootstrapper
 from bootstrap.keys.live import LiveConfiguration
 from bootstrap.keys.store import KeyStore
 from bootstrap.migrations import MIGRATIONS
-from bootstrap.sandbox import sandbox_of
 from bootstrap.sendcloud.client import SendcloudClient
 from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings
@@ -43,7 +42,7 @@ def init_app(
         watcher = Watcher(client, AttemptStore(db), receiving.store, effective.integration_id)
         return BootstrapServices(effective, token, Bootstrapper(watcher, keys.current), watcher)
 
-    live = LiveConfiguration(env, store, build, settings, receiving.receiver, sandbox_of(app))
+    live = LiveConfiguration(env, store, build, settings, receiving.receiver)
     # Verified integration events reaching any worker update the attempt at once.
     receiving.listeners.append(live.on_delivery)
     app.extensions["bootstrap"] = live

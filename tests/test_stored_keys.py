@@ -3,6 +3,7 @@ used by every surface, rotated with a grace period, removed; the environment win
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,3 +226,50 @@ def test_environment_keys_win_over_stored_ones() -> None:
 def test_confirmed_public_url_must_be_https_and_public(url: str) -> None:
     with pytest.raises(ValueError, match=r"https|private|local|resolve"):
         checked_public_url(url)
+
+
+def test_page_says_environment_keys_win_and_offers_no_form(
+    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    app = make_app({**env, **sendcloud.env(), "SERVICE_POINT_ENABLED": "false"})
+    html = app.test_client().get(f"/onboarding?token={TOKEN}").get_data(as_text=True)
+    assert "Environment variables win over keys entered here" in html
+    assert 'id="keys-form"' not in html
+    assert sendcloud.secret_key not in html
+    assert sendcloud.public_key not in html
+
+
+def test_page_removes_stored_keys(
+    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    app = make_app(env)
+    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    client = app.test_client()
+    html = client.get(f"/onboarding?token={TOKEN}").get_data(as_text=True)
+    assert 'id="keys-stored"' in html
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert csrf is not None
+    answer = client.post(
+        "/onboarding/keys/remove", data={"token": TOKEN, "csrf_token": csrf.group(1)}
+    )
+    assert answer.status_code == 303
+    assert stored_rows(env) == []
+    html = client.get(f"/onboarding?token={TOKEN}").get_data(as_text=True)
+    assert "Connect Sendcloud" in html
+    assert "badge sandbox" in html  # back to the built-in sandbox
+
+
+def test_leaving_the_sandbox_drops_its_attempts_so_none_counts_for_the_real_integration(
+    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    app = make_app(env)
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    client = app.test_client()
+    tried = client.post("/api/onboarding", json={"wait_seconds": 5}, headers=bearer)
+    assert tried.status_code in (200, 202)
+    assert client.get("/api/onboarding", headers=bearer).get_json()["attempt_id"]
+    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    state = client.get("/api/onboarding", headers=bearer).get_json()
+    assert state["attempt_id"] is None
+    assert state["state"] == "planned"
+    assert sendcloud.requests("/api/v2/integrations/1", "GET")  # planned against the real one

@@ -21,7 +21,7 @@ IN_ENVIRONMENT = (
 )
 
 
-def parse_keys(body: Mapping[str, Any], env: Mapping[str, str]) -> StoredKeys:
+def parse_keys(body: Mapping[str, Any], env: Mapping[str, str], need_id: bool) -> StoredKeys:
     """The keys of a form or JSON body; raise InvalidInput naming every problem."""
     problems = []
     public_key, secret_key = (str(body.get(n) or "").strip() for n in ("public_key", "secret_key"))
@@ -31,7 +31,7 @@ def parse_keys(body: Mapping[str, Any], env: Mapping[str, str]) -> StoredKeys:
     if auth not in ("oauth2", "basic"):
         problems.append("auth must be 'oauth2' or 'basic'.")
     raw_id = str(body.get("integration_id") or "").strip()
-    if raw_id and not (raw_id.isdigit() and int(raw_id) > 0):
+    if (raw_id or need_id) and not (raw_id.isdigit() and int(raw_id) > 0):
         problems.append(f"integration_id must be a positive whole number, got {raw_id!r}.")
     public_url = str(body.get("public_url") or "").strip() or None
     if public_url and not env.get("PUBLIC_URL", "").strip():
@@ -90,7 +90,8 @@ def page_context(live: LiveConfiguration, request_base: str) -> dict[str, Any]:
     context = described(live)
     context["pending"] = context["source"] == "stored" and context["integration_id"] is None
     context["ask_public_url"] = not live.env.get("PUBLIC_URL", "").strip()
-    context["public_url"] = context["public_url"] or request_base * request_base.startswith("https")
+    guess = request_base if request_base.startswith("https:") else ""
+    context["public_url"] = context["public_url"] or guess
     context["choices"], context["choices_error"] = [], None
     if context["pending"] and (stored := live.store.load()) is not None:
         try:

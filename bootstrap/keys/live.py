@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Mapping
 
 from bootstrap.keys.store import KeyStore, effective_env
-from bootstrap.sandbox import Sandbox
 from bootstrap.services import BootstrapServices
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.errors import StorageUnavailable
@@ -40,10 +39,8 @@ class LiveConfiguration:
         build: Build,
         settings: BootstrapSettings,
         receiver: Receiver,
-        sandbox: Sandbox | None,
     ) -> None:
         self.env, self.store, self._build, self._receiver = env, store, build, receiver
-        self._sandbox = sandbox
         self._sandbox_settings = settings if settings.sandbox else None
         self._lock = threading.Lock()
         self._services = build(settings, signing_keys(env, settings))
@@ -74,8 +71,6 @@ class LiveConfiguration:
                 # No keys and no emulator in this process (keys removed): an id to plan with.
                 loaded = load_bootstrap_settings(env)
                 settings = dataclasses.replace(loaded, integration_id=loaded.integration_id or 1)
-            if self._sandbox is not None and not settings.sandbox:
-                self._sandbox.worker.stop()  # nothing of the sandbox goes on sending
             keys = signing_keys(env, settings)
             old, self._services = self._services, self._build(settings, keys)
             self._receiver.keys = keys

@@ -46,7 +46,7 @@ def last4(value: str | None) -> str | None:
 
 def keys_in_environment(env: Mapping[str, str]) -> bool:
     """True when SENDCLOUD_PUBLIC_KEY or SENDCLOUD_SECRET_KEY is set: then they win."""
-    return any(env.get(f"SENDCLOUD_{n}", "").strip() for n in ("PUBLIC_KEY", "SECRET_KEY"))
+    return any(env.get(n, "").strip() for n in ("SENDCLOUD_PUBLIC_KEY", "SENDCLOUD_SECRET_KEY"))
 
 
 def effective_env(env: Mapping[str, str], stored: StoredKeys | None) -> Mapping[str, str]:
