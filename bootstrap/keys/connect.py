@@ -66,7 +66,8 @@ def connect(live: LiveConfiguration, keys: StoredKeys) -> None:
             f"These keys cannot see integration {keys.integration_id}: pick one of "
             + (", ".join(f"{i.id} ({i.shop_name or 'unnamed'})" for i in found) or "none")
         )
-    live.store.save(keys, leaving_sandbox=live.current().settings.sandbox)
+    settings = live.current().settings
+    live.store.save(keys, settings.integration_id if settings.sandbox else None)
     live.refresh()
 
 

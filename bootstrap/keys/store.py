@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bootstrap.attempts.tables import attempts, steps
+from bootstrap.attempts.tables import attempts
 from bootstrap.keys.tables import stored_credentials as table
 from receivers.db import Database
 from receivers.errors import StorageUnavailable
@@ -103,9 +103,9 @@ class KeyStore:
         del found["id"], found["updated_at"]
         return StoredKeys(**found)
 
-    def save(self, keys: StoredKeys, leaving_sandbox: bool) -> None:
-        """Store `keys`; a replaced secret stays accepted for GRACE. Leaving the sandbox deletes
-        its attempts, so none of them counts for the real integration."""
+    def save(self, keys: StoredKeys, sandbox_integration: int | None) -> None:
+        """Store `keys`; a replaced secret stays accepted for GRACE. Leaving the sandbox sets its
+        attempts aside (integration 0), so none counts for the real integration."""
         old, now = self.load(), datetime.now(UTC)
         previous: str | None
         until: datetime | None
@@ -126,9 +126,9 @@ class KeyStore:
         with self.db.begin_write() as conn:
             upsert = self.db.insert(table).values(id=1, **values)
             conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_=values))
-            if leaving_sandbox:
-                conn.execute(steps.delete())
-                conn.execute(attempts.delete())
+            if sandbox_integration:  # kept, not deleted: a running attempt may still update it
+                moved = attempts.update().where(attempts.c.integration_id == sandbox_integration)
+                conn.execute(moved.values(integration_id=0))
         log.info("stored_keys_saved integration_id=%s", keys.integration_id)
 
     def remove(self) -> None:
