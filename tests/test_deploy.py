@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import REPO, free_port, fresh_env, wait_for_http
+from tests.conftest import REPO, free_port, fresh_env, run_flask, wait_for_http
 
 APP_JSON: dict[str, Any] = json.loads((REPO / "app.json").read_text())
 # Heroku's published app.json schema (devcenter.heroku.com/articles/app-json-schema): the keys
@@ -139,3 +139,15 @@ def test_every_procfile_process_becomes_healthy_on_a_fresh_database(
             proc.wait(timeout=30)
             log.close()
         assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+
+
+def test_postdeploy_prints_the_onboarding_url_of_a_fresh_deployment(
+    fresh_database: dict[str, str],
+) -> None:
+    token = "generated-by-heroku-" + "x" * 24
+    command = APP_JSON["scripts"]["postdeploy"].split()
+    assert command[:3] == ["flask", "--app", "app"]
+    result = run_flask({**fresh_database, "ONBOARDING_TOKEN": token}, *command[3:])
+    assert result.returncode == 0, result.stderr
+    # A deploy log knows no public address: a placeholder, never a misleading 127.0.0.1.
+    assert result.stdout.strip() == f"https://YOUR-APP-ADDRESS/onboarding?token={token}"
