@@ -273,3 +273,14 @@ def test_leaving_the_sandbox_drops_its_attempts_so_none_counts_for_the_real_inte
     assert state["attempt_id"] is None
     assert state["state"] == "planned"
     assert sendcloud.requests("/api/v2/integrations/1", "GET")  # planned against the real one
+
+
+def test_an_address_confirmed_without_public_url_must_pass_the_hardening_rule(
+    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    app = make_app({k: v for k, v in env.items() if k != "PUBLIC_URL"})
+    keys = {"public_key": sendcloud.public_key, "secret_key": sendcloud.secret_key}
+    status, body = put(app, **keys, integration_id=1, public_url="https://127.0.0.1:8443")
+    assert status == 400
+    assert "public address" in str(body["error"])
+    assert stored_rows(env) == []

@@ -31,10 +31,13 @@ def parse_keys(body: Mapping[str, Any], env: Mapping[str, str], need_id: bool) -
     if auth not in ("oauth2", "basic"):
         problems.append("auth must be 'oauth2' or 'basic'.")
     raw_id = str(body.get("integration_id") or "").strip()
-    if (raw_id or need_id) and not (raw_id.isdigit() and int(raw_id) > 0):
+    if need_id and not raw_id:
+        problems.append("integration_id is missing: the id of the integration to manage.")
+    elif raw_id and not (raw_id.isdigit() and int(raw_id) > 0):
         problems.append(f"integration_id must be a positive whole number, got {raw_id!r}.")
-    public_url = str(body.get("public_url") or "").strip() or None
-    if public_url and not env.get("PUBLIC_URL", "").strip():
+    # PUBLIC_URL wins, so an address typed here is only kept without it.
+    public_url = None if env.get("PUBLIC_URL") else str(body.get("public_url") or "").strip()
+    if public_url:
         try:
             public_url = checked_public_url(public_url)
         except ValueError as exc:
@@ -42,7 +45,7 @@ def parse_keys(body: Mapping[str, Any], env: Mapping[str, str], need_id: bool) -
     if problems:
         raise InvalidInput(problems)
     integration_id = int(raw_id) if raw_id else None
-    return StoredKeys(public_key, secret_key, auth, integration_id, public_url)
+    return StoredKeys(public_key, secret_key, auth, integration_id, public_url or None)
 
 
 def visible_integrations(live: LiveConfiguration, keys: StoredKeys) -> list[Integration]:
