@@ -108,7 +108,7 @@ def test_owner_connects_sendcloud_on_the_page_and_it_stays_verified_after_a_rest
     page.fill("#secret-key", sendcloud.secret_key)
     page.check('input[name="auth"][value="oauth2"]')
     page.click("#save-keys")
-    expect(page.locator("#keys-notice")).to_contain_text("pick your shop")
+    expect(page.locator("#keys-notice")).to_contain_text("Sendcloud accepted the keys")
     page.select_option("#integration-choice", label="Sandbox Shop (integration 1)")
     page.click("#choose")
     expect(page.locator("#keys-stored")).to_contain_text(sendcloud.secret_key[-4:])

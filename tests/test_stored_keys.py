@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from bootstrap import MIGRATIONS
+from bootstrap.keys.connect import connect, parse_keys
 from bootstrap.keys.store import KeyStore, StoredKeys, effective_env
 from bootstrap.keys.tables import stored_credentials
 from bootstrap.onboarding.addresses import checked_public_url
-from bootstrap.services import services
+from bootstrap.services import live_configuration, services
 from receivers import MIGRATIONS as RECEIVER_MIGRATIONS
 from receivers.db import Database
 from tests.conftest import fresh_env, random_secret, run_flask
@@ -284,3 +285,17 @@ def test_an_address_confirmed_without_public_url_must_pass_the_hardening_rule(
     assert status == 400
     assert "public address" in str(body["error"])
     assert stored_rows(env) == []
+
+
+def test_replacing_keys_that_see_the_same_integration_keeps_it_connected(
+    make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
+) -> None:
+    new_public, new_secret = "sandbox-public-next", random_secret()
+    sendcloud.sandbox.install(new_public, new_secret, 1)
+    app = make_app(env)
+    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    live = live_configuration(app)
+    connect(live, parse_keys({"public_key": new_public, "secret_key": new_secret}, {}, False))
+    assert get(app)["integration_id"] == 1
+    assert get(app)["secret_key_last4"] == "…" + new_secret[-4:]
+    assert not services(app).settings.sandbox

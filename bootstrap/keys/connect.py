@@ -64,6 +64,9 @@ def connect(live: LiveConfiguration, keys: StoredKeys) -> None:
     if keys_in_environment(live.env):
         raise BootstrapError(IN_ENVIRONMENT)
     found = visible_integrations(live, keys)
+    old = live.store.load()
+    if keys.integration_id is None and old and old.integration_id in {i.id for i in found}:
+        keys = dataclasses.replace(keys, integration_id=old.integration_id)  # a replacement
     if keys.integration_id is not None and keys.integration_id not in {i.id for i in found}:
         raise IntegrationNotFound(
             f"These keys cannot see integration {keys.integration_id}: pick one of "
