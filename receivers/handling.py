@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from receivers.errors import StorageUnavailable, where
 from receivers.inbox import Inbox
-from receivers.schemas import classify_body
+from receivers.schemas import CREDENTIALS_ACTION, classify_body, storable
 from receivers.signature import SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
 
@@ -46,7 +46,9 @@ class Receiver:
             self._count_rejection(exc, len(body))
             raise
         payload, c = classify_body(body)
+        # The hash of the bytes as received, so a retry of them is still a duplicate.
         event_hash = hashlib.sha256(body).hexdigest()
+        body, payload = storable(body, payload, c)
         now = datetime.now(UTC)
         recorded = self.inbox.record(event_hash, c, received_at=now, signing_key=key, body=body)
         if recorded is None:
@@ -75,6 +77,13 @@ class Receiver:
             outcome,
             key,
         )
+        if c.action == CREDENTIALS_ACTION:
+            log.warning(
+                "integration_credentials_received id=%s integration_id=%s: Sendcloud issued new "
+                "API keys (the secret is not stored); see the onboarding page",
+                event_id,
+                c.integration_id,
+            )
         self._notify(event)
         return event
 

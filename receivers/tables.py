@@ -55,7 +55,8 @@ stored_values = sa.Table(
 _RowidKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-# Every correctly signed delivery, byte for byte. `event_hash` (SHA-256 of the raw body)
+# Every correctly signed delivery, byte for byte (new API keys: secret redacted, see
+# receivers/schemas.py `storable`). `event_hash` (SHA-256 of the bytes as received)
 # is the de-duplication key: Sendcloud sends no event id and retries for hours.
 webhook_events = sa.Table(
     "webhook_events",

@@ -11,37 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from bootstrap.sandbox import LoopbackServer
 from bootstrap.services import services
 from tests.sandbox_fixture import SendcloudSandbox
 
 OWNED = {"webhook_url", "webhook_active", "service_point_enabled", "service_point_carriers"}
 HEX64 = re.compile(r"\b[0-9a-fA-F]{64}\b")
-
-
-@pytest.fixture
-def product(
-    make_app: Callable[..., Flask],
-    base_env: dict[str, str],
-    sendcloud: SendcloudSandbox,
-    live_server: Callable[..., LoopbackServer],
-) -> Callable[..., Flask]:
-    """Build the product in real-keys mode against the sandbox, served on a loopback port."""
-
-    def build(auth: str = "oauth2", **extra: str) -> Flask:
-        server = live_server()
-        env = {
-            **base_env,
-            **sendcloud.env(auth),
-            "PUBLIC_URL": server.url,
-            "SERVICE_POINT_CARRIERS": "ups,dhl",
-            "SENDCLOUD_RETRY_BUDGET": "3",
-            **extra,
-        }
-        app = server.app = make_app(env)
-        return app
-
-    return build
 
 
 def latest_state(app: Flask, refresh_live: bool = False) -> str | None:

@@ -9,7 +9,6 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from bootstrap.sandbox import LoopbackServer
 from bootstrap.sendcloud.schemas import error_message, load_integration
 from bootstrap.services import services
 from tests.sandbox_calls import CORPUS, corpus
@@ -19,28 +18,9 @@ OWNED = ("webhook_url", "webhook_active", "service_point_enabled", "service_poin
 
 
 @pytest.fixture
-def product_v3(
-    make_app: Callable[..., Flask],
-    base_env: dict[str, str],
-    sendcloud: SendcloudSandbox,
-    live_server: Callable[..., LoopbackServer],
-) -> Callable[..., Flask]:
-    """The product with SENDCLOUD_API_URL ending in /api/v3, served on a loopback port."""
-
-    def build(**extra: str) -> Flask:
-        server = live_server()
-        env = {
-            **base_env,
-            **sendcloud.env(api="v3"),
-            "PUBLIC_URL": server.url,
-            "SERVICE_POINT_CARRIERS": "ups,dhl",
-            "SENDCLOUD_RETRY_BUDGET": "3",
-            **extra,
-        }
-        app = server.app = make_app(env)
-        return app
-
-    return build
+def product_v3(product: Callable[..., Flask]) -> Callable[..., Flask]:
+    """The product with SENDCLOUD_API_URL ending in /api/v3."""
+    return lambda **extra: product(api="v3", **extra)
 
 
 def bootstrap(app: Flask, *args: str) -> Result:

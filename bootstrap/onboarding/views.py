@@ -28,6 +28,7 @@ from bootstrap.onboarding.presentation import (
 )
 from bootstrap.owned import OwnedSettings, desired
 from bootstrap.services import live_configuration, services
+from receivers.schemas import CREDENTIALS_ACTION
 
 blueprint = Blueprint("onboarding", __name__, template_folder="templates")
 STATIC = Path(__file__).parent / "static"
@@ -142,6 +143,7 @@ def _render(
         offered=offered,
         carrier_choices=list(dict.fromkeys((*(offered or ()), *wanted.service_point_carriers))),
         carriers_error=carriers_error,
+        new_keys=next(iter(found.watcher.events.recent(1, CREDENTIALS_ACTION)), None),
         attempt=attempt,
         busy=attempt is not None and attempt["state"] in ("planned", "applying"),
         attempt_error=attempt_error,
