@@ -32,6 +32,9 @@ class Receiver:
         self.inbox = inbox
         self.store = store
         self.listeners = listeners
+        # Set where keys can change while running (stored on a page): asked for the current
+        # keys when a signature matches none of ours, before refusing it.
+        self.reload_keys: Callable[[], SigningKeys] | None = None
 
     def receive(self, body: bytes, signature: str | None) -> StoredEvent | None:
         """Verify and store one delivery: the new event, or None for a duplicate.
@@ -40,7 +43,7 @@ class Receiver:
         """
         try:
             # Verify before parsing: the signature covers the raw bytes exactly.
-            key = verify(body, signature, self.keys)
+            key = self._verify(body, signature)
         except SignatureRejected as exc:
             self._count_rejection(exc, len(body))
             raise
@@ -97,6 +100,15 @@ class Receiver:
             )
         self._notify(event)
         return event
+
+    def _verify(self, body: bytes, signature: str | None) -> str:
+        try:
+            return verify(body, signature, self.keys)
+        except SignatureRejected:
+            keys = self.keys
+            if self.reload_keys is None or self.reload_keys() == keys:
+                raise
+            return verify(body, signature, self.keys)
 
     def replay(self, event_id: int) -> StoredEvent | None:
         """Re-run the handling of one stored delivery (idempotent); None if there is none."""

@@ -28,7 +28,7 @@ EN_ROUTE = (3, "En route to sorting center")
 
 
 def reconciler(app: Flask) -> Reconciler:
-    found: Reconciler = app.extensions["reconcile"]
+    found: Reconciler = services(app).reconciler
     return found
 
 

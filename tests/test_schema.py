@@ -60,7 +60,7 @@ def _assert_schema_once(url: str) -> None:
         values = conn.execute(sa.text("SELECT name FROM stored_values")).scalars().all()
     db.dispose()
     # Each branch at its newest revision, once.
-    assert sorted(heads) == ["b0001", "r0004"]
+    assert sorted(heads) == ["b0002", "r0004"]
     assert len(values) == len(set(values))
     # Everyone agreed on the single generated Flask secret.
     assert values.count("flask_secret_key") == 1
@@ -79,7 +79,7 @@ def test_four_processes_upgrade_one_postgresql_database(pg_url: str, tmp_path: P
 
 def test_upgrade_twice_applies_nothing_the_second_time(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'again.sqlite3'}")
-    assert db.upgrade(EVERY_BRANCH) == ["b0001", "r0004"]
+    assert db.upgrade(EVERY_BRANCH) == ["b0002", "r0004"]
     assert db.upgrade(EVERY_BRANCH) == []
     db.dispose()
 
@@ -163,7 +163,7 @@ def test_a_database_from_before_alembic_upgrades_and_keeps_its_rows(
         states = dict(conn.execute(sa.select(attempts.c.id, attempts.c.state)).all())
         heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
     assert states == {"older": "failed", "newer": "applying"}
-    assert sorted(heads) == ["b0001", "r0004"]
+    assert sorted(heads) == ["b0002", "r0004"]
     box = Sandbox(db)
     box.install("sandbox-old", "old-secret")
     assert box.faults(silent_api_changes=True).silent_api_changes is True

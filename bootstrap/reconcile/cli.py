@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bootstrap.errors import BootstrapError
+from bootstrap.services import services
 from receivers.errors import StorageUnavailable
 
 
@@ -26,7 +27,7 @@ def reconcile_command(since: str | None, dry_run: bool) -> None:
     except ValueError as exc:
         raise click.ClickException(f"--since {since!r} is not an ISO-8601 date and time") from exc
     try:
-        read, corrected = current_app.extensions["reconcile"].run(
+        read, corrected = services(current_app).reconciler.run(
             start if start is None or start.tzinfo else start.replace(tzinfo=UTC), dry_run
         )
     except (BootstrapError, StorageUnavailable) as exc:

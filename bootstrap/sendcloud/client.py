@@ -137,6 +137,17 @@ class SendcloudClient:
                 f"(problem fields: {', '.join(sorted(map(str, exc.messages_dict)))})"
             ) from exc
 
+    def list_integrations(self) -> list[Integration]:
+        """GET /integrations: every integration these keys can see (v3 wraps them in `data`)."""
+        body = self._call("GET", f"{self._api_url}/integrations", "list", None, "read the")
+        items = body.get("data") if self.v3 and isinstance(body, dict) else body
+        try:
+            if not isinstance(items, list):
+                raise ValidationError("expected a list")
+            return [load_integration(item) for item in items]
+        except ValidationError as exc:
+            raise UnexpectedResponse("Sendcloud's list of integrations is not a list") from exc
+
     def patch_integration(self, integration_id: int, wanted: OwnedSettings) -> dict[str, Any]:
         """PATCH /integrations/{id} with the owned fields `wanted` sets; returns those the
         answer reports (none in v3: its 204 has no body, the read-back confirms the change)."""
@@ -177,7 +188,9 @@ class SendcloudClient:
         if self._tokens:
             self._tokens.close()
 
-    def _call(self, method: str, url: str, integration_id: int, json_body: Any, verb: str) -> Any:
+    def _call(
+        self, method: str, url: str, integration_id: int | str, json_body: Any, verb: str
+    ) -> Any:
         refetched = False
 
         def once() -> requests.Response:
