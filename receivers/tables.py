@@ -120,3 +120,19 @@ token_failures = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("since", UtcDateTime(), nullable=False, index=True),
 )
+
+# Where reconciliation against Sendcloud's parcels list stands (one row, name "parcels").
+reconcile_marks = sa.Table(
+    "reconcile_marks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    # The next run reads parcels updated after this (moved on only when a run completes).
+    sa.Column("updated_after", UtcDateTime(), nullable=True),
+    # An unfinished run: the page after the last one fully recorded, and when the run began.
+    sa.Column("resume_url", sa.Text, nullable=True),
+    sa.Column("run_started_at", UtcDateTime(), nullable=True),
+    sa.Column("last_run_at", UtcDateTime(), nullable=True),
+    sa.Column("last_kind", sa.String(16), nullable=True),
+    sa.Column("last_read", sa.BigInteger, nullable=True),
+    sa.Column("last_corrected", sa.BigInteger, nullable=True),
+)

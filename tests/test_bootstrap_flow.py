@@ -36,7 +36,9 @@ def test_bootstrap_fetches_one_token_patches_owned_fields_reads_back_and_is_veri
     result = bootstrap_cli(app, "--wait", "10")
 
     assert result.exit_code == 0, result.output
-    seen = [(r.method, r.path) for r in sendcloud.requests()]
+    # Without the parcels list, which the reconciliation after the round trip reads.
+    calls = [r for r in sendcloud.requests() if r.path != "/api/v2/parcels"]
+    seen = [(r.method, r.path) for r in calls]
     assert seen == [
         ("POST", "/oauth2/token"),
         # The carriers are checked against what Sendcloud offers before anything changes.
@@ -45,7 +47,7 @@ def test_bootstrap_fetches_one_token_patches_owned_fields_reads_back_and_is_veri
         ("PATCH", "/api/v2/integrations/1"),
         ("GET", "/api/v2/integrations/1"),
     ]
-    token, carriers, _, patch, read_back = sendcloud.requests()
+    token, carriers, _, patch, read_back = calls
     assert carriers.auth == "bearer"
     assert token.auth == "basic"
     assert token.client_id == sendcloud.public_key
@@ -127,7 +129,7 @@ def test_a_sandbox_429_with_an_empty_body_is_retried_and_the_bootstrap_verifies(
     result = bootstrap_cli(app, "--wait", "10")
 
     assert result.exit_code == 0, result.output
-    seen = [(r.method, r.status) for r in sendcloud.requests("/api/")]
+    seen = [(r.method, r.status) for r in sendcloud.requests("/api/v2/integrations")]
     assert seen == [("GET", 429), ("GET", 200), ("PATCH", 200), ("GET", 200)]
     assert latest_state(app) == "verified"
 

@@ -36,10 +36,13 @@ def webhook_base(settings: BootstrapSettings, request_root: str) -> str:
 def checked_public_url(url: str) -> str:
     """`url` when it is https with a DNS name that resolves to public addresses only (no IP
     literal, no private, loopback or link-local address); raises ValueError in plain words."""
+    url = url.strip().rstrip("/")
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme != "https" or not host:
         raise ValueError(f"the address {url!r} is not an https:// address with a host name")
+    if problem := public_url_problem(url, "the address"):
+        raise ValueError(problem)
     try:
         ipaddress.ip_address(host)
     except ValueError:

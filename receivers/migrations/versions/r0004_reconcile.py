@@ -1,4 +1,4 @@
-"""Wrong operator tokens per client, shared by every worker and instance."""
+"""Reconciliation's progress: where the next run of the parcels list starts or resumes."""
 
 from __future__ import annotations
 
@@ -12,5 +12,5 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create token_failures."""
-    create_missing(tables.token_failures)
+    """Create reconcile_marks."""
+    create_missing(tables.reconcile_marks)
