@@ -9,7 +9,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -65,8 +66,11 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
             receiver_settings, webhook_secret=bootstrap_settings.secret_key
         )
 
-    # The CSRF token lives in the signed session cookie; Lax keeps it off cross-site POSTs.
+    # The session (onboarding access, CSRF token) rides a signed cookie: HttpOnly, Lax keeps
+    # it off cross-site POSTs, Secure whenever the request came over https.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.session_interface = _SessionCookies()
+    app.after_request(_strict_transport)
     app.config["MAX_CONTENT_LENGTH"] = receiver_settings.max_body_bytes
     token = _operator_token(bootstrap_settings, db)
 
@@ -87,6 +91,18 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
     return app
+
+
+class _SessionCookies(SecureCookieSessionInterface):
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
+def _strict_transport(response: Response) -> Response:
+    """Served over https: browsers keep to https for this host from now on."""
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
 
 
 def _load_settings(

@@ -45,11 +45,13 @@ def init_app(
         settings=settings,
         db=db,
         migrations=migrations,
-        guard=TokenGuard(token),
+        guard=TokenGuard(token, db),
         store=store,
         receiver=receiver,
         listeners=listeners,
     )
+    # Refusal counts still in memory are written when the app is shut down.
+    app.extensions.setdefault("on_shutdown", []).append(receiver.rejections.flush)
     # The webhook path is served in front of Flask (why: receivers/webhook.py).
     app.wsgi_app = webhook.WebhookRoute(  # type: ignore[method-assign]  # Flask's documented way to wrap
         app.wsgi_app, receiver, settings.max_body_bytes

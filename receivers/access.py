@@ -1,19 +1,28 @@
-"""Operator access: the Bearer onboarding token, compared in constant time, failures slowed down."""
+"""Operator access: the onboarding token, compared in constant time, and a limit on guessing.
+
+The limit lives in the database (all workers and instances), keyed on the client address
+after the trusted proxies (TRUSTED_PROXY_HOPS), never a raw X-Forwarded-For. The token is
+compared first, so nobody can lock the operator out; past the limit a wrong one costs one read.
+"""
 
 from __future__ import annotations
 
+import enum
 import hmac
 import logging
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from receivers.db import Database
+from receivers.errors import StorageUnavailable
+from receivers.tables import token_failures
 
 log = logging.getLogger(__name__)
 
 FAILURE_WINDOW_SECONDS = 60.0
 MAX_FAILURES_PER_WINDOW = 10
-FAILURE_DELAY_SECONDS = 0.05
 
 
 @dataclass(frozen=True, repr=False)
@@ -27,41 +36,47 @@ class OperatorToken:
         return "OperatorToken(<hidden>)"
 
 
-@dataclass
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    LOCKED_OUT = "locked_out"  # wrong, and this client has failed too often lately
+
+
 class TokenGuard:
-    """Checks presented tokens; after repeated failures from one client it refuses outright."""
+    """Checks presented tokens and counts each client's failures in the shared database."""
 
-    token: OperatorToken
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, token: OperatorToken, db: Database) -> None:
+        self.token = token
+        self.db = db
 
-    def locked_out(self, client: str) -> bool:
-        """True while `client` has failed too often within the window."""
-        with self._lock:
-            recent = self._recent(client, time.monotonic())
-            return len(recent) >= MAX_FAILURES_PER_WINDOW
-
-    def check(self, presented: str | None, client: str) -> bool:
-        """Constant-time comparison; a failure is remembered and costs the caller a short delay."""
-        ok = presented is not None and hmac.compare_digest(
+    def check(self, presented: str | None, client: str) -> Verdict:
+        """ACCEPTED for the right token, always; otherwise count the failure (no sleep)."""
+        if presented is not None and hmac.compare_digest(
             presented.encode("utf-8"), self.token.value.encode("utf-8")
-        )
-        if ok:
-            return True
-        now = time.monotonic()
-        with self._lock:
-            self._recent(client, now).append(now)
-            count = len(self._failures[client])
-        log.warning("operator_token_rejected client=%s recent_failures=%d", client, count)
-        # Slows down guessing without tying up a worker for long.
-        time.sleep(FAILURE_DELAY_SECONDS)
-        return False
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        recent = self._failures.setdefault(client, deque())
-        while recent and now - recent[0] > FAILURE_WINDOW_SECONDS:
-            recent.popleft()
-        return recent
+        ):
+            return Verdict.ACCEPTED
+        client = client[:100]
+        row = token_failures.c
+        now = datetime.now(UTC)
+        try:
+            with self.db.begin_read() as conn:
+                seen = conn.execute(sa.select(row.failures).where(row.client == client)).scalar()
+            if seen is not None and seen >= MAX_FAILURES_PER_WINDOW:
+                return Verdict.LOCKED_OUT
+            upsert = self.db.insert(token_failures).values(client=client, failures=1, since=now)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[row.client], set_={"failures": row.failures + 1}
+            )
+            with self.db.begin_write() as conn:
+                # The window starts at a client's first failure; forget windows that ended.
+                old = now - timedelta(seconds=FAILURE_WINDOW_SECONDS)
+                conn.execute(sa.delete(token_failures).where(row.since < old))
+                conn.execute(upsert)
+        except StorageUnavailable as exc:
+            log.warning("operator_token_rejected client=%s failures_not_counted=%s", client, exc)
+            return Verdict.REFUSED
+        log.warning("operator_token_rejected client=%s recent_failures=%d", client, (seen or 0) + 1)
+        return Verdict.REFUSED
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from receivers.access import bearer_token
+from receivers.access import Verdict, bearer_token
 from receivers.error_handlers import json_error
 from receivers.services import services
 from receivers.store import ParcelState, StoredEvent
@@ -16,16 +16,18 @@ blueprint = Blueprint("receiver_api", __name__)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Ids are BIGINT: a larger number cannot name a row (a 404, not a database error).
+INT64_MAX = 2**63 - 1
 
 
 @blueprint.before_request
 def require_operator_token() -> Response | None:
     """Every route here needs `Authorization: Bearer <onboarding token>`."""
-    guard = services(current_app).guard
-    client = request.remote_addr or "unknown"
-    if guard.locked_out(client):
-        return json_error("too many wrong tokens; wait a minute", 429)
-    if not guard.check(bearer_token(request.headers.get("Authorization")), client):
+    presented = bearer_token(request.headers.get("Authorization"))
+    verdict = services(current_app).guard.check(presented, request.remote_addr or "unknown")
+    if verdict is Verdict.LOCKED_OUT:
+        return json_error("too many wrong tokens; wait a minute", 429, {"Retry-After": "60"})
+    if verdict is Verdict.REFUSED:
         return json_error("missing or wrong Bearer token (the onboarding token)", 401)
     return None
 
@@ -51,7 +53,7 @@ def parcel_json(state: ParcelState) -> dict[str, Any]:
 def list_events() -> Response | tuple[dict[str, Any], int]:
     """Stored deliveries, newest first, with the signature rejection counts."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
         return json_error(f"limit must be a whole number from 1 to {MAX_LIMIT}", 400)
     action = request.args.get("action") or None
     found = services(current_app)
@@ -60,17 +62,17 @@ def list_events() -> Response | tuple[dict[str, Any], int]:
         "events": [event_json(e) for e in events],
         "limit": int(raw),
         "action": action,
-        "signature_rejections": found.store.rejection_counts(),
+        "signature_rejections": found.receiver.rejections.counts(),
     }, 200
 
 
 @blueprint.get("/api/receiver/stats")
 def stats() -> tuple[dict[str, Any], int]:
     """Signature rejections by cause (shared by every worker and instance)."""
-    return {"signature_rejections": services(current_app).store.rejection_counts()}, 200
+    return {"signature_rejections": services(current_app).receiver.rejections.counts()}, 200
 
 
-@blueprint.post("/api/events/<int:event_id>/replay")
+@blueprint.post(f"/api/events/<int(max={INT64_MAX}):event_id>/replay")
 def replay(event_id: int) -> Response | tuple[dict[str, Any], int]:
     """Re-run the handling of one stored delivery (idempotent)."""
     event = services(current_app).receiver.replay(event_id)
@@ -79,7 +81,7 @@ def replay(event_id: int) -> Response | tuple[dict[str, Any], int]:
     return {"event": event_json(event)}, 200
 
 
-@blueprint.get("/api/parcels/<int:parcel_id>")
+@blueprint.get(f"/api/parcels/<int(max={INT64_MAX}):parcel_id>")
 def parcel(parcel_id: int) -> Response | tuple[dict[str, Any], int]:
     """The newest known status of a parcel."""
     state = services(current_app).store.parcel_state(parcel_id)

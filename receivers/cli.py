@@ -32,7 +32,7 @@ def events_command(limit: int, action: str | None) -> None:
     found = services(current_app)
     try:
         events = found.store.recent(limit, action)
-        rejections = found.store.rejection_counts()
+        rejections = found.receiver.rejections.counts()
     except StorageUnavailable as exc:
         raise click.ClickException(f"cannot read the stored deliveries: {exc}") from exc
     if not events:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,13 +25,16 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from receivers.engines import WalFile, postgresql_engine, sqlite_engine
-from receivers.errors import StorageUnavailable
+from receivers.errors import InvalidValue, StorageUnavailable
 from receivers.tables import stored_values
 
 log = logging.getLogger(__name__)
 # Alembic logs "Context impl …" at INFO on every start and CLI command; our own
 # schema_upgraded line says what changed.
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+
+# /readyz: a probe write at most this often per process; a failed write keeps it 503 this long.
+PROBE_SECONDS = 10.0
 
 # Arbitrary but fixed: every instance of the service serialises schema upgrades on it.
 _UPGRADE_LOCK_KEY = 0x5E9DC10D
@@ -59,16 +63,43 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+# Driver error codes (SQLite's names, PostgreSQL's SQLSTATE prefixes) in plain words.
+_CAUSES = {
+    "the disk is full": ("SQLITE_FULL", "53100"),
+    "the database is read-only": ("SQLITE_READONLY", "25006"),
+    "a lock or a query outlasted the deadline": ("SQLITE_BUSY", "55P03", "57014"),
+    "a disk read or write failed": ("SQLITE_IOERR",),
+    "the database file cannot be opened": ("SQLITE_CANTOPEN",),
+    "the connection to the database was lost or refused": ("08",),
+    "the database server is out of resources": ("53",),
+    "the database server is shutting down or restarting": ("57P",),
+}
+
+
+def cause(exc: SQLAlchemyError) -> str:
+    """What went wrong in plain words, and the driver's code (its message may quote values)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
+    detail = code or type(orig if orig is not None else exc).__name__
+    for words, codes in _CAUSES.items():
+        if code and code.startswith(codes):
+            return f"{words} ({detail})"
+    if isinstance(exc, sa.exc.OperationalError):
+        return f"the connection to the database was lost or refused ({detail})"
+    if isinstance(exc, sa.exc.TimeoutError):
+        return "no database connection became free within the deadline"
+    return f"the database failed ({detail})"
+
+
 @contextmanager
 def translated() -> Iterator[None]:
-    """SQLAlchemy's errors as StorageUnavailable, in plain words."""
+    """SQLAlchemy's errors as InvalidValue (a value refused: a 400) or StorageUnavailable."""
     try:
         yield
+    except sa.exc.DataError as exc:
+        raise InvalidValue(f"the database refused a value of this request ({cause(exc)})") from exc
     except SQLAlchemyError as exc:
-        # The type only: the message may quote SQL parameters (payload values).
-        orig = getattr(exc, "orig", None)
-        detail = type(orig if orig is not None else exc).__name__
-        raise StorageUnavailable(f"the database is unavailable ({detail})") from exc
+        raise StorageUnavailable(f"the database is unavailable: {cause(exc)}") from exc
 
 
 class Database:
@@ -105,6 +136,8 @@ class Database:
                 pool_size=2,
             )
         self._schema_ready = False
+        self.last_write_failure: tuple[float, str] | None = None
+        self._probed_at = -PROBE_SECONDS
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,9 +153,35 @@ class Database:
             self._wal.close()
 
     @contextmanager
+    def noting_writes(self) -> Iterator[None]:
+        """Remember whether the writes in this block failed (readiness sees what they see)."""
+        try:
+            yield
+        except StorageUnavailable as exc:
+            self.last_write_failure = (time.monotonic(), str(exc))
+            raise
+        self.last_write_failure = None
+
+    def check_ready(self) -> None:
+        """Raise StorageUnavailable unless a read answers and writes work: no recent failed
+        write, and a probe write (at most one per PROBE_SECONDS however often this is asked)."""
+        with self.begin_read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        now, failed = time.monotonic(), self.last_write_failure
+        if failed is not None and now - failed[0] < PROBE_SECONDS:
+            raise StorageUnavailable(failed[1])
+        if failed is not None or now - self._probed_at >= PROBE_SECONDS:
+            self._probed_at = now
+            probe = self.insert(stored_values).values(name="readiness_probe", value=str(now))
+            with self.begin_write() as conn:
+                conn.execute(
+                    probe.on_conflict_do_update(index_elements=["name"], set_=probe.excluded)
+                )
+
+    @contextmanager
     def begin_write(self) -> Iterator[Connection]:
         """A write transaction, on disk when the block ends; SQLite takes its write lock first."""
-        with translated(), self.engine.connect() as conn:
+        with self.noting_writes(), translated(), self.engine.connect() as conn:
             with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
                 yield conn
             if self._wal is not None:
@@ -134,11 +193,6 @@ class Database:
         """A read transaction."""
         with translated(), self.engine.connect() as conn, conn.begin():
             yield conn
-
-    def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers."""
-        with self.begin_read() as conn:
-            conn.execute(sa.text("SELECT 1"))
 
     def upgrade(self, locations: Sequence[Path]) -> list[str]:
         """Apply the missing Alembic revisions of every branch in `locations`, once, even when

@@ -32,6 +32,10 @@ class StorageUnavailable(ReceiverError):
     """The database could not be reached or refused the write; nothing was stored."""
 
 
+class InvalidValue(ReceiverError):
+    """The database refused a value the request supplied (a 400, not an outage)."""
+
+
 def where(exc: BaseException) -> str:
     """The innermost frames of `exc` as file:line, for logs that must not carry its message."""
     frames = traceback.extract_tb(exc.__traceback__)

@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from receivers.errors import StorageUnavailable, where
+from receivers.errors import where
 from receivers.inbox import Inbox
+from receivers.rejections import Rejections
 from receivers.schemas import CREDENTIALS_ACTION, classify_body, storable
 from receivers.signature import SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
@@ -32,6 +33,7 @@ class Receiver:
         self.inbox = inbox
         self.store = store
         self.listeners = listeners
+        self.rejections = Rejections(store)
         # Set where keys can change while running (stored on a page): asked for the current
         # keys when a signature matches none of ours, before refusing it.
         self.reload_keys: Callable[[], SigningKeys] | None = None
@@ -45,7 +47,7 @@ class Receiver:
             # Verify before parsing: the signature covers the raw bytes exactly.
             key = self._verify(body, signature)
         except SignatureRejected as exc:
-            self._count_rejection(exc, len(body))
+            self.rejections.add(exc.cause.value, str(exc), len(body))
             raise
         return self._store(body, key, "webhook")
 
@@ -120,14 +122,6 @@ class Receiver:
         outcome = self.inbox.reapply(event_id, event_hash, c)
         log.info("webhook_replayed id=%s action=%s outcome=%s", event_id, c.action, outcome)
         return self.store.get(event_id)
-
-    def _count_rejection(self, exc: SignatureRejected, size: int) -> None:
-        # The cause only: never the signature, the key or the body.
-        log.warning("webhook_rejected cause=%s bytes=%d reason=%s", exc.cause.value, size, exc)
-        try:
-            self.store.count_rejection(exc.cause.value)
-        except StorageUnavailable as storage:
-            log.warning("webhook_rejection_not_counted error=%s", storage)
 
     def _notify(self, event: StoredEvent) -> None:
         for listener in self.listeners:

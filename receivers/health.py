@@ -21,12 +21,13 @@ def healthz() -> tuple[dict[str, str], int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[dict[str, str], int]:
-    """The database answers (and the schema is in place); 503 otherwise."""
+    """The database takes writes (the hot path's latest, else a rate-limited probe); 503
+    with the cause in plain words otherwise."""
     found = services(current_app)
     try:
         if not found.db.schema_ready:
             found.db.upgrade(found.migrations)
-        found.db.ping()
+        found.db.check_ready()
     except StorageUnavailable as exc:
         log.warning("not_ready reason=%s", exc)
         return {"status": "unavailable", "reason": str(exc)}, 503

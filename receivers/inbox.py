@@ -100,7 +100,7 @@ class Inbox:
                     params["outcome"] = "stale"
                 found = conn.execute(self._insert, params).first()
         else:
-            with translated():
+            with self.db.noting_writes(), translated():
                 found = self._run_once_more_if_dropped(self._in_one[kind], params)
         return None if found is None else (found.id, found.outcome)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,14 +142,16 @@ class EventStore:
         row = self._state_row(parcel_states, parcel_id)
         return None if row is None else ParcelState(**row._mapping)
 
-    def count_rejection(self, cause: str) -> None:
-        """Add one refused delivery to the shared counter of `cause`."""
+    def add_rejections(self, counts: Mapping[str, int]) -> None:
+        """Add refused deliveries to the shared counters, one statement for all causes."""
         now = datetime.now(UTC)
         # An atomic increment, safe across workers and instances.
-        upsert = self.db.insert(signature_rejections).values(cause=cause, count=1, last_seen_at=now)
+        table = signature_rejections
+        rows = [{"cause": cause, "count": n, "last_seen_at": now} for cause, n in counts.items()]
+        upsert = self.db.insert(table).values(rows)
         upsert = upsert.on_conflict_do_update(
-            index_elements=[signature_rejections.c.cause],
-            set_={"count": signature_rejections.c.count + 1, "last_seen_at": now},
+            index_elements=[table.c.cause],
+            set_={"count": table.c.count + upsert.excluded.count, "last_seen_at": now},
         )
         with self.db.begin_write() as conn:
             conn.execute(upsert)

@@ -112,6 +112,15 @@ signature_rejections = sa.Table(
     sa.Column("last_seen_at", UtcDateTime(), nullable=False),
 )
 
+# Wrong operator tokens per client address within the current window (receivers/access.py).
+token_failures = sa.Table(
+    "token_failures",
+    metadata,
+    sa.Column("client", sa.String(100), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("since", UtcDateTime(), nullable=False, index=True),
+)
+
 # Where reconciliation against Sendcloud's parcels list stands (one row, name "parcels").
 reconcile_marks = sa.Table(
     "reconcile_marks",

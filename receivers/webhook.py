@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-from werkzeug.wrappers import Request, Response
+from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
-from receivers.error_handlers import bug, json_error, not_allowed
+from receivers.error_handlers import GuardedRequest, bug, json_error, not_allowed
 from receivers.errors import StorageUnavailable
 from receivers.handling import Receiver
 from receivers.signature import SignatureRejected
@@ -37,20 +37,20 @@ class WebhookRoute:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO") != PATH:
             return self.inner(environ, start_response)
-        request = Request(environ)
+        request = GuardedRequest(environ)
         try:
             response = self.answer(request)
         except Exception as exc:  # noqa: BLE001 (a bug: logged and answered in plain words)
             response = bug(exc, request.method, PATH, as_json=True)
         return response(environ, start_response)
 
-    def answer(self, request: Request) -> Response:
+    def answer(self, request: GuardedRequest) -> Response:
         """Verify, store durably, then answer: 200 stored/duplicate, 400, 401, 405, 413 or 503."""
         if request.method != "POST":
             return not_allowed(request.method, "POST")
         limit = self.max_body_bytes
         declared = request.headers.get("Content-Length")
-        if declared is not None and not declared.isdigit():
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
             return json_error("the Content-Length header is not a number", 400)
         # werkzeug refuses a declared length over this unread, and stops a chunked body there:
         # one byte more than the limit tells a body at the limit from one over it.
@@ -62,6 +62,8 @@ class WebhookRoute:
             body = None
         except ClientDisconnected:
             return json_error("the request body ended before its Content-Length", 400)
+        except BadRequest as exc:
+            return json_error(str(exc.description), 400)
         if body is None or len(body) > limit:
             return json_error(f"request body is larger than the {limit} byte limit", 413)
         try:

@@ -185,7 +185,9 @@ def test_the_first_plan_is_shown_with_its_source_and_unoffered_carriers_are_mark
     client = make_app(env).test_client()
 
     state = client.get("/api/onboarding", headers={"Authorization": f"Bearer {token}"})
-    page = client.get("/onboarding", query_string={"token": token}).get_data(as_text=True)
+    page = client.get("/onboarding", query_string={"token": token}, follow_redirects=True).get_data(
+        as_text=True
+    )
 
     desired = state.get_json()["desired"]
     assert desired["service_point_carriers"] == ["postnl", "bpost"]

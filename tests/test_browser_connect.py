@@ -80,6 +80,8 @@ def service(tmp_path: Path, sendcloud: SendcloudSandbox) -> Iterator[Service]:
         **urls,
     }
     started = Service(env, tmp_path / "service.log")
+    # With real keys a webhook URL is never taken from a loopback request (test_forged_host.py).
+    started.env["PUBLIC_URL"] = started.url
     started.start()
     yield started
     started.stop()

@@ -83,6 +83,11 @@ def test_operator_sees_the_diff_applies_and_every_step_turns_green(
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
 
     page.goto(f"{url}/onboarding?token={token}")
+    # The token was exchanged for a session: the address bar (and history) no longer hold it.
+    assert page.url == f"{url}/onboarding"
+    (cookie,) = page.context.cookies()
+    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Lax")
+    assert token not in cookie["value"]
 
     expect(page.locator("#integration-id")).to_have_text("1")
     expect(page.locator("#webhook-url")).to_have_text(webhook_url)

@@ -38,6 +38,7 @@ SCHEMA_TYPES = {
 ENV_KEYS = {"description", "value", "required", "generator"}
 # Upper-case strings in the code that are not environment variables of this service.
 NOT_VARIABLES = {
+    *("SQLITE_BUSY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY"),
     "MAX_CONTENT_LENGTH",
     "SESSION_COOKIE_SAMESITE",
     "PATH_INFO",

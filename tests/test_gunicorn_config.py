@@ -29,3 +29,17 @@ def test_every_store_gets_one_worker_more_than_cores(monkeypatch: pytest.MonkeyP
 def test_web_concurrency_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _workers(monkeypatch, DATABASE_URL="postgresql://u@h/db", WEB_CONCURRENCY="7") == 7
     assert _workers(monkeypatch, WEB_CONCURRENCY="2") == 2
+
+
+def test_forwarded_headers_are_believed_only_with_trusted_proxy_hops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def allowed(hops: str | None) -> str:
+        if hops is None:
+            monkeypatch.delenv("TRUSTED_PROXY_HOPS", raising=False)
+        else:
+            monkeypatch.setenv("TRUSTED_PROXY_HOPS", hops)
+        return str(runpy.run_path(str(CONFIG))["forwarded_allow_ips"])
+
+    # gunicorn's default trusts 127.0.0.1: with 0 hops, not even a local client is believed.
+    assert [allowed(h) for h in (None, "0", "1", "2")] == ["", "", "*", "*"]

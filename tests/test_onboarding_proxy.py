@@ -23,7 +23,9 @@ def _planned_webhook_url(app: Flask, token: str, headers: dict[str, str]) -> str
     assert api.status_code == 200, api.get_data(as_text=True)
     body = api.get_json()
     assert body["state"] == "planned"
-    page = client.get("/onboarding", query_string={"token": token}, headers=headers)
+    page = client.get(
+        "/onboarding", query_string={"token": token}, headers=headers, follow_redirects=True
+    )
     assert page.status_code == 200
     # The page shows the same URL the API plans, for the operator to confirm.
     assert f'<code id="webhook-url">{body["webhook_url"]}</code>' in page.get_data(as_text=True)

@@ -245,7 +245,9 @@ def test_after_a_verified_onboarding_the_parcels_already_in_flight_are_backfille
     for pid in (101, 102, 103):  # shipped before the service was deployed
         box.trigger("parcel_status_changed", parcel_id=pid, url="http://x")
     page = f"/onboarding?token={services(app).token.value}"
-    assert "Reconciliation has not run yet" in app.test_client().get(page).get_data(True)
+    assert "Reconciliation has not run yet" in app.test_client().get(
+        page, follow_redirects=True
+    ).get_data(True)
 
     bootstrap = app.test_cli_runner().invoke(args=["bootstrap", "--wait", "10"])
 

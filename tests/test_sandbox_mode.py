@@ -193,7 +193,9 @@ def test_new_api_keys_show_on_the_page_with_what_to_do_and_never_their_secret(
     assert sent.exit_code == 0, sent.output
 
     client = app.test_client()
-    page = client.get("/onboarding", query_string={"token": token}).get_data(as_text=True)
+    page = client.get("/onboarding", query_string={"token": token}, follow_redirects=True).get_data(
+        as_text=True
+    )
     api = client.get("/api/events", headers={"Authorization": f"Bearer {token}"})
     listed = run_flask(fresh_env(**base_env), "events")
 

@@ -233,7 +233,11 @@ def test_page_says_environment_keys_win_and_offers_no_form(
     make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
 ) -> None:
     app = make_app({**env, **sendcloud.env(), "SERVICE_POINT_ENABLED": "false"})
-    html = app.test_client().get(f"/onboarding?token={TOKEN}").get_data(as_text=True)
+    html = (
+        app.test_client()
+        .get(f"/onboarding?token={TOKEN}", follow_redirects=True)
+        .get_data(as_text=True)
+    )
     assert "Environment variables win over keys entered here" in html
     assert 'id="keys-form"' not in html
     assert sendcloud.secret_key not in html
@@ -246,7 +250,7 @@ def test_page_removes_stored_keys(
     app = make_app(env)
     put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
     client = app.test_client()
-    html = client.get(f"/onboarding?token={TOKEN}").get_data(as_text=True)
+    html = client.get(f"/onboarding?token={TOKEN}", follow_redirects=True).get_data(as_text=True)
     assert 'id="keys-stored"' in html
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert csrf is not None
@@ -255,7 +259,7 @@ def test_page_removes_stored_keys(
     )
     assert answer.status_code == 303
     assert stored_rows(env) == []
-    html = client.get(f"/onboarding?token={TOKEN}").get_data(as_text=True)
+    html = client.get(f"/onboarding?token={TOKEN}", follow_redirects=True).get_data(as_text=True)
     assert "Connect Sendcloud" in html
     assert "badge sandbox" in html  # back to the built-in sandbox
 

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
+from bootstrap.errors import InvalidDesiredSettings
 from bootstrap.settings import BootstrapSettings, public_url_problem
 
 # `flask --app app run` serves here unless told otherwise (its --host and --port arrive as
@@ -16,8 +17,50 @@ DEV_SERVER_PORT = "5000"
 
 
 def webhook_base(settings: BootstrapSettings, request_root: str) -> str:
-    """PUBLIC_URL, else the scheme and host this request came in on (after trusted proxies)."""
-    return (settings.public_url or request_root).rstrip("/")
+    """PUBLIC_URL, else the scheme and host this request came in on (after trusted proxies);
+    with real keys only if `checked_public_url` passes (the client chooses its Host, and a
+    signed pre-flight goes there), else InvalidDesiredSettings in plain words."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    base = request_root.rstrip("/")
+    if settings.sandbox:
+        return base
+    try:
+        return checked_public_url(base)
+    except ValueError as exc:
+        raise InvalidDesiredSettings(
+            [f"{exc}; set PUBLIC_URL to this service's public https:// address"]
+        ) from exc
+
+
+def checked_public_url(url: str) -> str:
+    """`url` when it is https with a DNS name that resolves to public addresses only (no IP
+    literal, no private, loopback or link-local address); raises ValueError in plain words."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not host:
+        raise ValueError(f"the address {url!r} is not an https:// address with a host name")
+    if problem := public_url_problem(url, "the address"):
+        raise ValueError(problem)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"the address {url!r} names an IP address, not a DNS host name")
+    try:
+        found = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"the host name {host!r} does not resolve") from exc
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            raise ValueError(
+                f"the host name {host!r} resolves to {ip}, which is not a public address "
+                "(private, loopback or link-local)"
+            )
+    return url
 
 
 def base_problem(base: str) -> str | None:
@@ -63,20 +106,3 @@ def known_base(settings: BootstrapSettings, environ: Mapping[str, str]) -> tuple
         "service's address (e.g. https://your-app.herokuapp.com) in front of the path, or set "
         "PUBLIC_URL (e.g. `heroku config:set PUBLIC_URL=https://your-app.herokuapp.com`)"
     )
-
-
-def checked_public_url(url: str) -> str:
-    """`url` as a webhook base Sendcloud can call: https, a DNS name resolving to public
-    addresses only; raise ValueError in plain words otherwise."""
-    url, host = url.strip().rstrip("/"), urlsplit(url.strip()).hostname or ""
-    if (problem := public_url_problem(url, "the address")) or not url.startswith("https://"):
-        raise ValueError(problem or f"the address must start with https://, got {url!r}")
-    try:
-        found = {info[4][0] for info in socket.getaddrinfo(host, 443)}
-        ipaddress.ip_address(host)  # an address literal is not a DNS name
-    except OSError as exc:
-        raise ValueError(f"the host name {host!r} does not resolve") from exc
-    except ValueError:
-        if all(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in found):
-            return url
-    raise ValueError(f"{host!r} is not a DNS name of public addresses only")

@@ -39,19 +39,27 @@ CARRIERS_FORBIDDEN = (
 
 
 def request_base() -> str:
-    """The webhook base for this request: PUBLIC_URL, else its scheme and host."""
+    """The webhook base for this request: PUBLIC_URL, else its scheme and host (with real keys
+    only a public https host name; InvalidDesiredSettings otherwise)."""
     return webhook_base(services(current_app).settings, request.url_root)
 
 
 def current_desired() -> Desired:
     """The one desired state; before anything was applied, its webhook URL is this request's."""
-    fallback = (request_base(), "the address of this request (nothing applied yet)")
+    try:
+        fallback = (request_base(), "the address of this request (nothing applied yet)")
+    except BootstrapError:  # a request-derived base refused (real keys)
+        return services(current_app).desired()  # PublicUrlUnknown unless something was applied
     return services(current_app).desired(fallback)
 
 
 def default_request() -> inputs.ApplyRequest:
     """The service points of the desired state (last applied, else from the environment)."""
-    wanted = current_desired().settings
+    try:
+        wanted = current_desired().settings
+    except BootstrapError:
+        config = services(current_app).settings
+        return inputs.ApplyRequest(config.service_point_enabled, config.service_point_carriers)
     return inputs.ApplyRequest(
         bool(wanted.service_point_enabled), wanted.service_point_carriers or ()
     )
@@ -137,7 +145,7 @@ def _render(
         plan=plan,
         plan_error=plan_error,
         rows=rows,
-        base_problem=base_problem(request_base()),
+        base_problem=_base_problem(),
         wanted=wanted,
         carriers_text=", ".join(wanted.service_point_carriers),
         offered=offered,
@@ -148,7 +156,8 @@ def _render(
         reconcile=services(current_app).reconciler.last(),
         busy=attempt is not None and attempt["state"] in ("planned", "applying"),
         attempt_error=attempt_error,
-        keys=page_context(live_configuration(current_app), request_base()),
+        # A guess to prefill (unchecked: the form's address is checked when it is sent).
+        keys=page_context(live_configuration(current_app), request.url_root.rstrip("/")),
         problems=problems or [],
         notice=request.args.get("notice"),
         live_states=LIVE_STATES,
@@ -158,6 +167,13 @@ def _render(
         when=when,
     )
     return _page_response(html, status, nonce)
+
+
+def _base_problem() -> str | None:
+    try:
+        return base_problem(request_base())
+    except BootstrapError as exc:
+        return str(exc)
 
 
 def render_page(problems: list[str], status: int) -> Response:
@@ -178,7 +194,7 @@ def _with_hint(exc: BootstrapError) -> str:
 
 def back_to_page(**extra: Any) -> Response:
     # Post/redirect/get: reloading the page must not apply the change a second time.
-    target = url_for("onboarding.page", token=g.onboarding_token, **extra)
+    target = url_for("onboarding.page", **extra)
     return redirect(target, code=303)  # type: ignore[return-value]  # werkzeug returns a Response
 
 
