@@ -14,16 +14,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 
 import receivers
+from receivers.db import Database
 from receivers.relay.tables import relay_deliveries
+from receivers.signature import sign
 from tests.conftest import REPO, fresh_env
 from tests.receiver_kit import encode, parcel_event, post_signed, real_keys_env
 from tests.relay_kit import Consumer, add_destination, consumers, wait_until
+from tests.test_sandbox_tour import Served, served
 
-__all__ = ["consumers"]
+__all__ = ["consumers", "served"]
 
 pytestmark = pytest.mark.slow
 EVENTS = 1000
@@ -132,3 +136,32 @@ def test_kill_9_of_a_relay_mid_run_loses_nothing(
         assert all(len(ids) == 1 for ids in seen.values())
     # What the victim had in flight reached the consumers and was sent again after its lease.
     assert sum(len(sink.received) for sink in sinks) > 2 * EVENTS
+
+
+def test_flask_run_in_sandbox_mode_relays_in_process_to_the_catcher(served: Served) -> None:
+    auth = {"Authorization": f"Bearer {served.token}"}
+    catcher = f"{served.url}/sandbox/catcher"
+    added = requests.post(
+        f"{served.url}/api/destinations", json={"url": catcher}, headers=auth, timeout=10
+    )
+    assert added.status_code == 201, added.text
+    page = requests.get(f"{served.url}/onboarding", params={"token": served.token}, timeout=10)
+    assert "/sandbox/catcher</code> as a destination" in page.text
+    db = Database(served.env["DATABASE_URL"])
+    try:
+        key = db.stored_value("sandbox_secret_key", str)
+    finally:
+        db.dispose()
+    body = encode(parcel_event(77, 1000, 11))
+    stored = requests.post(
+        f"{served.url}/webhooks/sendcloud",
+        data=body,
+        headers={"Sendcloud-Signature": sign(body, key)},
+        timeout=10,
+    )
+    assert stored.status_code == 200
+    seen = wait_until(lambda: requests.get(catcher, timeout=10).json()["received"], timeout=10)
+    assert seen[0]["verified"] is True
+    assert seen[0]["type"] == "parcel_status_changed"
+    forged = requests.post(catcher, data=b"{}", headers={"webhook-id": "x"}, timeout=10)
+    assert forged.status_code == 401
