@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -18,6 +20,8 @@ destinations_cli = AppGroup("destinations", help="Manage the relay's destination
 def relay_command() -> None:
     """Run the relay dispatcher until stopped (the Procfile's worker)."""
     relay = relay_services(current_app).relay
+    # A dyno restart sends SIGTERM: finish the sends in flight and record them (no resends).
+    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     try:
         relay.run()
     except KeyboardInterrupt:

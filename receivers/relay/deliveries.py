@@ -47,6 +47,7 @@ class Result:
     """What one attempt gave."""
 
     delivery_id: int
+    attempts: int  # before this one
     status_code: int | None
     latency_ms: int
     error: str | None
@@ -126,12 +127,18 @@ class Deliveries:
         """Lease up to `limit` due deliveries of a destination (or the one `delivery_id`)."""
         now = datetime.now(UTC)
         earlier = relay_deliveries.alias("earlier")
-        blocked = sa.exists().where(
-            earlier.c.destination_id == d.destination_id,
-            earlier.c.parcel_id == d.parcel_id,
-            earlier.c.event_id < d.event_id,
-            earlier.c.state.in_(OPEN),
+        # The parcel's oldest open event, as min() over the parcel index: PostgreSQL reads it
+        # with one index probe per candidate (an anti-join was planned as a nested loop).
+        oldest_open = (
+            sa.select(sa.func.min(earlier.c.event_id))
+            .where(
+                earlier.c.destination_id == d.destination_id,
+                earlier.c.parcel_id == d.parcel_id,
+                earlier.c.state.in_(OPEN),
+            )
+            .scalar_subquery()
         )
+        first_of_parcel = sa.or_(d.parcel_id.is_(None), d.event_id <= oldest_open)
         query = sa.select(d.id).where(
             d.destination_id == destination_id,
             sa.or_(d.claimed_until.is_(None), d.claimed_until < now),
@@ -139,7 +146,7 @@ class Deliveries:
         if delivery_id is not None:
             query = query.where(d.id == delivery_id, d.state != "delivered")
         else:
-            query = query.where(d.state.in_(OPEN), d.next_attempt_at <= now, ~blocked)
+            query = query.where(d.state.in_(OPEN), d.next_attempt_at <= now, first_of_parcel)
         query = query.order_by(d.event_id, d.id).limit(limit).with_for_update(skip_locked=True)
         e = webhook_events.c
         with self.db.begin_write() as conn:
@@ -192,23 +199,29 @@ class Deliveries:
                         for r in results
                     ],
                 )
+            updates = []
             for r in results:
-                attempts = conn.execute(
-                    sa.select(d.attempts).where(d.id == r.delivery_id)
-                ).scalar_one_or_none()
-                if attempts is None:
-                    continue  # removed meanwhile
-                delay = None if r.ok else self.settings.delay(attempts + 1)
+                delay = None if r.ok else self.settings.delay(r.attempts + 1)
                 state = "delivered" if r.ok else "failed" if delay is None else "retrying"
+                updates.append(
+                    {
+                        "b_id": r.delivery_id,
+                        "b_state": state,
+                        "b_attempts": r.attempts + 1,
+                        "b_next": now + timedelta(seconds=delay or 0),
+                    }
+                )
+            if updates:
                 conn.execute(
                     relay_deliveries.update()
-                    .where(d.id == r.delivery_id)
+                    .where(d.id == sa.bindparam("b_id"))
                     .values(
-                        state=state,
-                        attempts=attempts + 1,
+                        state=sa.bindparam("b_state"),
+                        attempts=sa.bindparam("b_attempts"),
+                        next_attempt_at=sa.bindparam("b_next"),
                         claimed_until=None,
-                        next_attempt_at=now + timedelta(seconds=delay or 0),
-                    )
+                    ),
+                    updates,
                 )
             return self._track_failing(conn, destination.id, results, now)
 

@@ -80,7 +80,7 @@ def deliver(
             status,
             error,
         )
-    return Result(claimed.id, status, latency, error)
+    return Result(claimed.id, claimed.attempts, status, latency, error)
 
 
 class Relay:
