@@ -17,6 +17,7 @@ import bootstrap
 import receivers
 import receivers.relay
 from bootstrap import sandbox
+from bootstrap.keys.store import KeyStore, effective_env
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
 from receivers.db import Database
@@ -52,6 +53,16 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
         # Start anyway: /readyz reports 503 and retries the upgrade until the database is back.
         log.error("database_unavailable_at_start error=%s", exc)
 
+    app.config["SECRET_KEY"] = bootstrap_settings.flask_secret_key or _stored_or_ephemeral(
+        db, "flask_secret_key"
+    )
+    # Keys stored on the onboarding page count when the environment has none.
+    store = KeyStore(db, app.config["SECRET_KEY"])
+    if (effective := effective_env(environ, store.load())) is not environ:
+        receiver_settings, bootstrap_settings, _ = _load_settings(
+            effective, Path(app.instance_path)
+        )
+
     emulated = None
     if bootstrap_settings.sandbox:
         # No Sendcloud keys: the built-in emulator plays Sendcloud, and signs with its keys.
@@ -60,16 +71,13 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
             receiver_settings, webhook_secret=bootstrap_settings.secret_key
         )
 
-    app.config["SECRET_KEY"] = bootstrap_settings.flask_secret_key or _stored_or_ephemeral(
-        db, "flask_secret_key"
-    )
     # The CSRF token lives in the signed session cookie; Lax keeps it off cross-site POSTs.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["MAX_CONTENT_LENGTH"] = receiver_settings.max_body_bytes
     token = _operator_token(bootstrap_settings, db)
 
     receivers.init_app(app, receiver_settings, db, migrations, token)
-    bootstrap.init_app(app, bootstrap_settings, db, token)
+    bootstrap.init_app(app, bootstrap_settings, db, token, environ, store)
     relay_settings = dataclasses.replace(relay_settings, sandbox=bootstrap_settings.sandbox)
     receivers.relay.init_app(app, relay_settings, db)
     # Always registered: outside sandbox mode it explains that it is not available.

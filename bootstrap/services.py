@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from bootstrap.bootstrapper import Bootstrapper
 from bootstrap.desired import Chosen, Desired, desired_state
+from bootstrap.reconcile.reconciler import Reconciler
 from bootstrap.settings import BootstrapSettings
 from bootstrap.watch import Watcher
 from receivers.access import OperatorToken
 
+if TYPE_CHECKING:
+    from bootstrap.keys.live import LiveConfiguration
+
 
 @dataclass(frozen=True)
 class BootstrapServices:
-    """The effective settings (after the sandbox), the onboarding token and the use-case."""
+    """The effective settings (after the sandbox), the onboarding token, the use-cases."""
 
     settings: BootstrapSettings
     token: OperatorToken
     bootstrapper: Bootstrapper
     watcher: Watcher
+    reconciler: Reconciler
 
     def desired(
         self, fallback: tuple[str, str] | None = None, chosen: Chosen | None = None
@@ -31,6 +37,11 @@ class BootstrapServices:
 
 
 def services(app: Flask) -> BootstrapServices:
-    """The bootstrap services of `app`."""
-    found: BootstrapServices = app.extensions["bootstrap"]
+    """The bootstrap services of `app`, for the Sendcloud keys in effect now."""
+    return live_configuration(app).current()
+
+
+def live_configuration(app: Flask) -> LiveConfiguration:
+    """What resolves `app`'s effective Sendcloud configuration (environment, else stored keys)."""
+    found: LiveConfiguration = app.extensions["bootstrap"]
     return found

@@ -48,6 +48,8 @@ class BootstrapSettings:
     trusted_proxy_hops: int
     # Total time one Sendcloud call may spend retrying 429/5xx/connection errors.
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
+    # Days of parcels reconciled once after the first verified onboarding.
+    reconcile_backfill_days: int = 7
 
     @property
     def api_v3(self) -> bool:
@@ -183,6 +185,9 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
         valid=lambda s: 0 <= s <= 600,
     )
 
+    backfill_days = whole_number(
+        env, "RECONCILE_BACKFILL_DAYS", 7, problems, what="days (0 or more)"
+    )
     if problems:
         raise ConfigurationError(problems)
     return BootstrapSettings(
@@ -202,4 +207,5 @@ def load_bootstrap_settings(env: Mapping[str, str]) -> BootstrapSettings:
         flask_secret_key=env.get("SECRET_KEY", "").strip() or None,
         trusted_proxy_hops=trusted_proxy_hops,
         retry_budget_seconds=retry_budget,
+        reconcile_backfill_days=backfill_days,
     )

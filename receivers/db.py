@@ -28,6 +28,9 @@ from receivers.errors import StorageUnavailable
 from receivers.tables import stored_values
 
 log = logging.getLogger(__name__)
+# Alembic logs "Context impl …" at INFO on every start and CLI command; our own
+# schema_upgraded line says what changed.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 # Arbitrary but fixed: every instance of the service serialises schema upgrades on it.
 _UPGRADE_LOCK_KEY = 0x5E9DC10D

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from receivers.errors import StorageUnavailable, where
 from receivers.inbox import Inbox
-from receivers.schemas import classify_body
+from receivers.schemas import CREDENTIALS_ACTION, classify_body, storable
 from receivers.signature import SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
 
@@ -30,6 +32,9 @@ class Receiver:
         self.inbox = inbox
         self.store = store
         self.listeners = listeners
+        # Set where keys can change while running (stored on a page): asked for the current
+        # keys when a signature matches none of ours, before refusing it.
+        self.reload_keys: Callable[[], SigningKeys] | None = None
 
     def receive(self, body: bytes, signature: str | None) -> StoredEvent | None:
         """Verify and store one delivery: the new event, or None for a duplicate.
@@ -38,14 +43,26 @@ class Receiver:
         """
         try:
             # Verify before parsing: the signature covers the raw bytes exactly.
-            key = verify(body, signature, self.keys)
+            key = self._verify(body, signature)
         except SignatureRejected as exc:
             self._count_rejection(exc, len(body))
             raise
+        return self._store(body, key, "webhook")
+
+    def reconciled(self, payload: Any) -> StoredEvent | None:
+        """Store a parcel status read from Sendcloud's parcels API, shaped like its webhook,
+        through the same ordering rule; None when the very same body was stored before."""
+        return self._store(json.dumps(payload).encode(), "none", "reconciliation")
+
+    def _store(self, body: bytes, key: str, source: str) -> StoredEvent | None:
         payload, c = classify_body(body)
+        # The hash of the bytes as received, so a retry of them is still a duplicate.
         event_hash = hashlib.sha256(body).hexdigest()
+        body, payload = storable(body, payload, c)
         now = datetime.now(UTC)
-        recorded = self.inbox.record(event_hash, c, received_at=now, signing_key=key, body=body)
+        recorded = self.inbox.record(
+            event_hash, c, received_at=now, signing_key=key, body=body, source=source
+        )
         if recorded is None:
             log.info("webhook_duplicate action=%s hash=%s", c.action, event_hash)
             return None
@@ -60,20 +77,38 @@ class Receiver:
             integration_id=c.integration_id,
             parcel_id=c.parcel_id,
             payload=payload,
+            source=source,
         )
         # Every delivery is on record in the database; the log line per ordinary delivery is
         # DEBUG (it costs ~2 % of a delivery's CPU and floods shipped logs), the unusual ones INFO.
         level = logging.DEBUG if outcome == "applied" else logging.INFO
         log.log(
             level,
-            "webhook_stored id=%s action=%s outcome=%s key=%s",
+            "webhook_stored id=%s action=%s outcome=%s key=%s source=%s",
             event_id,
             c.action,
             outcome,
             key,
+            source,
         )
+        if c.action == CREDENTIALS_ACTION:
+            log.warning(
+                "integration_credentials_received id=%s integration_id=%s: Sendcloud issued new "
+                "API keys (the secret is not stored); see the onboarding page",
+                event_id,
+                c.integration_id,
+            )
         self._notify(event)
         return event
+
+    def _verify(self, body: bytes, signature: str | None) -> str:
+        try:
+            return verify(body, signature, self.keys)
+        except SignatureRejected:
+            keys = self.keys
+            if self.reload_keys is None or self.reload_keys() == keys:
+                raise
+            return verify(body, signature, self.keys)
 
     def replay(self, event_id: int) -> StoredEvent | None:
         """Re-run the handling of one stored delivery (idempotent); None if there is none."""

@@ -2,8 +2,9 @@
 
 Ordering rule (docs/receiver.md): a parcel status replaces the stored one only if
 (timestamp, carrier_status_change_timestamp or -1, status id, event hash) is greater; an
-integration state only if (timestamp, event hash) is greater. Equal tuples mean the same
-event, so a redelivery or a replay never changes anything.
+integration state only if (timestamp, deleted, event hash) is greater, so at an equal timestamp
+a deletion wins. Equal tuples mean the same event, so a redelivery or a replay never changes
+anything.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _STATES: dict[str, tuple[sa.Table, Callable[[Any], Sequence[Any]]]] = {
         parcel_states,
         lambda c: (c.event_timestamp, sa.func.coalesce(c.carrier_timestamp, -1), c.status_id),
     ),
-    "integration": (integration_states, lambda c: (c.event_timestamp,)),
+    "integration": (integration_states, lambda c: (c.event_timestamp, c.deleted)),
 }
 
 

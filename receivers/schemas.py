@@ -13,10 +13,32 @@ _INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
 MAX_ACTION_LENGTH = 100
 
 INTEGRATION_ACTIONS = ("integration_connected", "integration_updated", "integration_deleted")
+# Carries the integration's new API keys: its `secret_key` is never stored (see `storable`).
+CREDENTIALS_ACTION = "integration_credentials"
+REDACTED = "[redacted]"
 
 
 def _int(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=_INT64, **kwargs)
+
+
+class Millis(fields.Integer):
+    """Milliseconds since the epoch as Sendcloud sends them: an integer, an integral float or a
+    string of digits. A bool, a fraction or any other text is invalid."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=_INT64, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        # The documented hook of a custom field; the strict integer check follows.
+        if (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and value.isascii() and value.isdigit()
+        ):
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+_TIMESTAMP = Millis()
 
 
 class _Lenient(Schema):
@@ -25,24 +47,30 @@ class _Lenient(Schema):
         unknown = EXCLUDE
 
 
+def _any() -> fields.Raw:
+    # Read if it is text (see `_text`), otherwise taken as absent: real bodies carry false,
+    # null or "" in such fields, and no odd value there is worth losing an update for.
+    return fields.Raw(allow_none=True, load_default=None)
+
+
 class StatusSchema(_Lenient):
     id = _int(required=True)
-    message = fields.String(allow_none=True, load_default=None)
+    message = _any()
 
 
 class ParcelSchema(_Lenient):
     id = _int(required=True)
     status = fields.Nested(StatusSchema, required=True)
-    tracking_number = fields.String(allow_none=True, load_default=None)
+    tracking_number = _any()
 
 
 class _Event(_Lenient):
     action = fields.String(required=True)
-    timestamp = _int(required=True)
+    timestamp = Millis(required=True)
 
 
 class ParcelStatusChangedSchema(_Event):
-    carrier_status_change_timestamp = _int(allow_none=True, load_default=None)
+    carrier_status_change_timestamp = Millis(allow_none=True, load_default=None)
     parcel = fields.Nested(ParcelSchema, required=True)
 
     @post_load
@@ -65,7 +93,7 @@ class IntegrationSchema(_Lenient):
     service_point_enabled = fields.Boolean(allow_none=True, load_default=None)
     service_point_carriers = fields.List(fields.String(), allow_none=True, load_default=None)
     webhook_active = fields.Boolean(allow_none=True, load_default=None)
-    webhook_url = fields.String(allow_none=True, load_default=None)
+    webhook_url = _any()  # "", false and null all mean none
 
 
 class IntegrationEventSchema(_Event):
@@ -82,7 +110,7 @@ class IntegrationEventSchema(_Event):
         return "integration", {
             "integration_id": found["id"],
             "deleted": data["action"] == "integration_deleted",
-            "webhook_url": _text(found["webhook_url"]),
+            "webhook_url": _text(found["webhook_url"]) or None,
             "webhook_active": found["webhook_active"],
             "service_point_enabled": found["service_point_enabled"],
             "service_point_carriers": json.dumps(carriers),
@@ -99,13 +127,26 @@ class ReturnCreatedSchema(_Event):
 
 class TestDeliverySchema(_Lenient):
     action = fields.String(required=True)
-    timestamp = _int(allow_none=True, load_default=None)
+    timestamp = Millis(allow_none=True, load_default=None)
+
+
+class CredentialsSchema(TestDeliverySchema):
+    """New API keys for an integration: recognised, nothing to apply."""
+
+    integration_id = _int(required=True)
+
+    @post_load
+    def state(self, data: dict[str, Any], **_: Any) -> tuple[None, dict[str, Any]]:
+        """No state to update; the integration it is about."""
+        return None, {"integration_id": data["integration_id"]}
 
 
 # Built once: building a schema costs ~5x a load.
 _SCHEMAS: dict[str, Schema] = {
     "parcel_status_changed": ParcelStatusChangedSchema(),
     "return_created": ReturnCreatedSchema(),
+    "return_delivered": _Event(),  # no body published: only what every event has is read
+    CREDENTIALS_ACTION: CredentialsSchema(),
     **dict.fromkeys(INTEGRATION_ACTIONS, IntegrationEventSchema()),
     **dict.fromkeys(("test_webhook", "bootstrap_preflight"), TestDeliverySchema()),
 }
@@ -132,12 +173,12 @@ class Classified:
         return self.state.get("integration_id")
 
 
-def _text(value: str | None) -> str | None:
+def _text(raw: Any) -> str | None:
     # A signed delivery must never fail to store for its text: PostgreSQL text cannot hold
     # NUL, and JSON's lone surrogates ("\ud800") are not encodable as UTF-8 (they become "?").
-    if value is None:
+    if not isinstance(raw, str):
         return None
-    value = value.replace("\x00", "")
+    value = raw.replace("\x00", "")
     try:
         value.encode()
     except UnicodeEncodeError:
@@ -159,10 +200,10 @@ def classify(payload: Any) -> Classified:
     if not isinstance(payload, dict) or not isinstance(payload.get("action"), str):
         return Classified(action="(none)", event_timestamp=None, recognised=False)
     action = (_text(payload["action"]) or "")[:MAX_ACTION_LENGTH] or "(none)"
-    raw_ts = payload.get("timestamp")
-    # Kept for the listing even when the shape is unrecognised, if it fits a BIGINT (the
-    # schemas accept no other timestamp); a bool is not a timestamp.
-    timestamp = raw_ts if type(raw_ts) is int and -(2**63) <= raw_ts < 2**63 else None
+    try:  # kept for the listing even when the rest of the shape is unrecognised
+        timestamp: int | None = _TIMESTAMP.deserialize(payload.get("timestamp"))
+    except ValidationError:
+        timestamp = None
     schema = _SCHEMAS.get(action)
     if schema is None:
         return Classified(action, timestamp, recognised=False)
@@ -173,3 +214,17 @@ def classify(payload: Any) -> Classified:
     # The parcel and integration schemas load the state to apply (their post_load).
     kind, state = loaded if isinstance(loaded, tuple) else (None, {})
     return Classified(action, timestamp, True, kind, state)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if k == "secret_key" else _redacted(v) for k, v in value.items()}
+    return [_redacted(v) for v in value] if isinstance(value, list) else value
+
+
+def storable(body: bytes, payload: Any, c: Classified) -> tuple[bytes, Any]:
+    """The body and payload to store and show: new API keys lose every `secret_key` value."""
+    if c.action != CREDENTIALS_ACTION or not isinstance(payload, dict | list):
+        return body, payload
+    payload = _redacted(payload)
+    return json.dumps(payload).encode(), payload

@@ -55,7 +55,8 @@ stored_values = sa.Table(
 _RowidKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-# Every correctly signed delivery, byte for byte. `event_hash` (SHA-256 of the raw body)
+# Every correctly signed delivery, byte for byte (new API keys: secret redacted, see
+# receivers/schemas.py `storable`). `event_hash` (SHA-256 of the bytes as received)
 # is the de-duplication key: Sendcloud sends no event id and retries for hours.
 webhook_events = sa.Table(
     "webhook_events",
@@ -109,4 +110,20 @@ signature_rejections = sa.Table(
     sa.Column("cause", sa.String(40), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+)
+
+# Where reconciliation against Sendcloud's parcels list stands (one row, name "parcels").
+reconcile_marks = sa.Table(
+    "reconcile_marks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    # The next run reads parcels updated after this (moved on only when a run completes).
+    sa.Column("updated_after", UtcDateTime(), nullable=True),
+    # An unfinished run: the page after the last one fully recorded, and when the run began.
+    sa.Column("resume_url", sa.Text, nullable=True),
+    sa.Column("run_started_at", UtcDateTime(), nullable=True),
+    sa.Column("last_run_at", UtcDateTime(), nullable=True),
+    sa.Column("last_kind", sa.String(16), nullable=True),
+    sa.Column("last_read", sa.BigInteger, nullable=True),
+    sa.Column("last_corrected", sa.BigInteger, nullable=True),
 )

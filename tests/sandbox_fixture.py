@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from bootstrap.sandbox import LoopbackServer, Sandbox, SandboxConfig, create_sandbox_app, faults
 from bootstrap.sandbox.control import LoggedRequest
@@ -174,3 +175,28 @@ def sendcloud(tmp_path: Path) -> Iterator[SendcloudSandbox]:
     box = SendcloudSandbox(directory)
     yield box
     box.close()
+
+
+@pytest.fixture
+def product(
+    make_app: Callable[..., Flask],
+    base_env: dict[str, str],
+    sendcloud: SendcloudSandbox,
+    live_server: Callable[..., LoopbackServer],
+) -> Callable[..., Flask]:
+    """Build the product in real-keys mode against the sandbox (API `api`), served on loopback."""
+
+    def build(auth: str = "oauth2", api: str = "v2", **extra: str) -> Flask:
+        server = live_server()
+        env = {
+            **base_env,
+            **sendcloud.env(auth, api),
+            "PUBLIC_URL": server.url,
+            "SERVICE_POINT_CARRIERS": "ups,dhl",
+            "SENDCLOUD_RETRY_BUDGET": "3",
+            **extra,
+        }
+        app = server.app = make_app(env)
+        return app
+
+    return build

@@ -75,17 +75,10 @@ def sandboxed(
 
 
 @pytest.fixture
-def product(
-    make_app: Callable[..., Flask],
-    base_env: dict[str, str],
-    sendcloud: SendcloudSandbox,
-    live_server: Callable[..., LoopbackServer],
-) -> Flask:
+def product(product: Callable[..., Flask]) -> Flask:
     """Real-keys mode against the sandbox, with SERVICE_POINT_CARRIERS=ups,dhl."""
-    server = live_server()
-    env = {**base_env, **sendcloud.env(), "PUBLIC_URL": server.url}
-    server.app = make_app({**env, "SERVICE_POINT_CARRIERS": "ups,dhl"})
-    return server.app
+    app: Flask = product(SENDCLOUD_RETRY_BUDGET="30")
+    return app
 
 
 def test_carriers_applied_on_the_page_are_what_check_and_a_plain_bootstrap_use(

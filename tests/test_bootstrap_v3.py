@@ -9,7 +9,6 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from bootstrap.sandbox import LoopbackServer
 from bootstrap.sendcloud.schemas import error_message, load_integration
 from bootstrap.services import services
 from tests.sandbox_calls import CORPUS, corpus
@@ -19,28 +18,9 @@ OWNED = ("webhook_url", "webhook_active", "service_point_enabled", "service_poin
 
 
 @pytest.fixture
-def product_v3(
-    make_app: Callable[..., Flask],
-    base_env: dict[str, str],
-    sendcloud: SendcloudSandbox,
-    live_server: Callable[..., LoopbackServer],
-) -> Callable[..., Flask]:
-    """The product with SENDCLOUD_API_URL ending in /api/v3, served on a loopback port."""
-
-    def build(**extra: str) -> Flask:
-        server = live_server()
-        env = {
-            **base_env,
-            **sendcloud.env(api="v3"),
-            "PUBLIC_URL": server.url,
-            "SERVICE_POINT_CARRIERS": "ups,dhl",
-            "SENDCLOUD_RETRY_BUDGET": "3",
-            **extra,
-        }
-        app = server.app = make_app(env)
-        return app
-
-    return build
+def product_v3(product: Callable[..., Flask]) -> Callable[..., Flask]:
+    """The product with SENDCLOUD_API_URL ending in /api/v3."""
+    return lambda **extra: product(api="v3", **extra)
 
 
 def bootstrap(app: Flask, *args: str) -> Result:
@@ -56,13 +36,14 @@ def test_the_whole_bootstrap_runs_on_v3_and_the_read_back_confirms_the_204(
     result = bootstrap(app, "--wait", "10")
 
     assert result.exit_code == 0, result.output
-    api = [(r.method, r.path, r.status) for r in sendcloud.requests("/api/")]
+    api = [(r.method, r.path, r.status) for r in sendcloud.requests("/api/v3/")]
     assert api == [
         ("GET", "/api/v3/integrations/1", 200),
         ("PATCH", "/api/v3/integrations/1", 204),
         ("GET", "/api/v3/integrations/1", 200),
     ]
-    assert not sendcloud.requests("/api/v2/")
+    # Only reconciliation reads API v2 (its parcels list: v3 has none).
+    assert not sendcloud.requests("/api/v2/integrations")
     attempt = services(app).watcher.latest()
     assert attempt is not None
     assert attempt.state == "verified"

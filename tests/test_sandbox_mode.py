@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 import requests
 from flask import Flask
 
 import receivers
 from bootstrap.sandbox import sandbox_of
 from receivers.db import Database
+from tests.conftest import fresh_env, random_secret, run_flask
 from tests.sandbox_fixture import SendcloudSandbox, WebhookCatcher
 
 T = 5
@@ -172,3 +175,37 @@ def test_bad_sandbox_knobs_stop_the_start_with_a_plain_message(
         raise AssertionError("the app started with bad sandbox settings")
     assert "SANDBOX_TOKEN_LIFETIME" in message
     assert "SANDBOX_RETRY_SCALE" in message
+
+
+def test_new_api_keys_show_on_the_page_with_what_to_do_and_never_their_secret(
+    make_app: Callable[..., Flask], base_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = random_secret()
+    app = make_app({**base_env, "ONBOARDING_TOKEN": token})
+    box = sandbox_of(app)
+    assert box is not None
+    box.panel_update(
+        notify=False, webhook_active=True, webhook_url=f"{_twin(app)}/webhooks/sendcloud"
+    )
+    public, secret = _keys(app)
+    sent = app.test_cli_runner().invoke(args=["sandbox", "trigger", "integration_credentials"])
+    assert sent.exit_code == 0, sent.output
+
+    client = app.test_client()
+    page = client.get("/onboarding", query_string={"token": token}).get_data(as_text=True)
+    api = client.get("/api/events", headers={"Authorization": f"Bearer {token}"})
+    listed = run_flask(fresh_env(**base_env), "events")
+
+    assert 'id="new-keys"' in page
+    assert public in page
+    for advice in ("SENDCLOUD_SECRET_KEY", "SENDCLOUD_WEBHOOK_SECRET_PREVIOUS"):
+        assert advice in page
+    [event] = api.get_json()["events"]
+    assert (event["action"], event["outcome"]) == ("integration_credentials", "applied")
+    assert event["payload"]["secret_key"] == "[redacted]"
+    assert "integration_credentials  applied" in listed.stdout
+    assert "integration_credentials_received" in caplog.text
+    logs = caplog.text + " ".join(str(r.args) for r in caplog.records)
+    for shown in (page, api.get_data(as_text=True), listed.stdout + listed.stderr, logs):
+        assert secret not in shown

@@ -103,10 +103,19 @@ def test_the_readme_tour_ends_with_check_exit_0_and_a_plain_bootstrap_changes_no
         }
         assert browser.post(f"{served.url}/onboarding", data=form, timeout=T).status_code == 200
     assert _wait_for(served, "verified", "failed", "timed_out")["state"] == "verified"
+    # Step 4: a parcel update from a second terminal, then what arrived.
+    trigger = ("--parcel-id", "7", "--status-id", "11", "--status-message", "Delivered")
+    sent = run_flask(served.env, "sandbox", "trigger", "parcel_status_changed", *trigger)
+    listed = run_flask(served.env, "events")
+    headers = {"Authorization": f"Bearer {served.token}"}
+    parcel = requests.get(f"{served.url}/api/parcels/7", headers=headers, timeout=T).json()
 
     check = run_flask(served.env, "bootstrap", "--check")
     plain = run_flask(served.env, "bootstrap", "--wait", "5")
 
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert re.search(r"parcel_status_changed +applied .* parcel=7", listed.stdout), listed.stdout
+    assert parcel["status"] == {"id": 11, "message": "Delivered"}
     assert check.returncode == 0, check.stdout + check.stderr
     assert "No drift" in check.stdout
     assert f"'{served.url}/webhooks/sendcloud' (last applied" in check.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,9 +18,13 @@ import receivers
 from bootstrap.attempts.tables import attempts
 from bootstrap.sandbox import Sandbox
 from receivers.db import Database
+from receivers.schemas import CREDENTIALS_ACTION
+from receivers.tables import webhook_events
 from tests.receiver_kit import AUTH, encode, parcel_event, post_signed, real_keys_env, stored
+from tests.sandbox_calls import CORPUS
 
 EVERY_BRANCH = [receivers.MIGRATIONS, bootstrap.MIGRATIONS]
+CREDENTIALS_FIXTURE = "integration_credentials__oca-delivery-sendcloud-oca-test-fixture.json"
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +60,7 @@ def _assert_schema_once(url: str) -> None:
         values = conn.execute(sa.text("SELECT name FROM stored_values")).scalars().all()
     db.dispose()
     # Each branch at its newest revision, once.
-    assert sorted(heads) == ["b0001", "r0002"]
+    assert sorted(heads) == ["b0002", "r0005"]
     assert len(values) == len(set(values))
     # Everyone agreed on the single generated Flask secret.
     assert values.count("flask_secret_key") == 1
@@ -74,7 +79,7 @@ def test_four_processes_upgrade_one_postgresql_database(pg_url: str, tmp_path: P
 
 def test_upgrade_twice_applies_nothing_the_second_time(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'again.sqlite3'}")
-    assert db.upgrade(EVERY_BRANCH) == ["b0001", "r0002"]
+    assert db.upgrade(EVERY_BRANCH) == ["b0002", "r0005"]
     assert db.upgrade(EVERY_BRANCH) == []
     db.dispose()
 
@@ -158,7 +163,7 @@ def test_a_database_from_before_alembic_upgrades_and_keeps_its_rows(
         states = dict(conn.execute(sa.select(attempts.c.id, attempts.c.state)).all())
         heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
     assert states == {"older": "failed", "newer": "applying"}
-    assert sorted(heads) == ["b0001", "r0002"]
+    assert sorted(heads) == ["b0002", "r0005"]
     box = Sandbox(db)
     box.install("sandbox-old", "old-secret")
     assert box.faults(silent_api_changes=True).silent_api_changes is True
@@ -168,3 +173,33 @@ def test_a_database_from_before_alembic_upgrades_and_keeps_its_rows(
     assert (older.status_code, newer.status_code) == (200, 200)
     assert [e["outcome"] for e in stored(client)][:2] == ["applied", "stale"]
     assert client.get("/api/parcels/31", headers=AUTH).get_json()["status"]["id"] == 12
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_new_api_keys_stored_in_clear_before_the_upgrade_lose_their_secret(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    db = Database(url or f"sqlite:///{tmp_path / 'leak.sqlite3'}")
+    request.addfinalizer(db.dispose)
+    db.upgrade(EVERY_BRANCH)
+    leaked = (CORPUS / "webhooks" / CREDENTIALS_FIXTURE).read_bytes()
+    assert b'"secret_key": "test"' in leaked
+    with db.begin_write() as conn:
+        # As the receiver stored it before it knew the action.
+        row = {"received_at": datetime.now(UTC), "signing_key": "current", "body": leaked}
+        conn.execute(
+            webhook_events.insert().values(
+                event_hash="c" * 64, action=CREDENTIALS_ACTION, outcome="unrecognised", **row
+            )
+        )
+        conn.execute(
+            sa.text("UPDATE alembic_version SET version_num = 'r0002' WHERE version_num = 'r0005'")
+        )
+
+    assert db.upgrade(EVERY_BRANCH) == ["r0005"]
+    assert db.upgrade(EVERY_BRANCH) == []
+    with db.begin_read() as conn:
+        body = bytes(conn.execute(sa.select(webhook_events.c.body)).scalar_one())
+    assert b'"test"' not in body.replace(b'"public_key": "test"', b"")
+    assert json.loads(body)["secret_key"] == "[redacted]"

@@ -28,6 +28,8 @@ class AttemptStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Called once per attempt that becomes verified, by the process that made it so.
+        self.on_verified: list[Callable[[], None]] = []
 
     def create(self, integration_id: int, kind: str, target: OwnedSettings) -> AttemptState:
         """A new attempt in state `planned` with every step pending.
@@ -87,8 +89,10 @@ class AttemptStore:
         if only_from:
             query = query.where(attempts.c.state.in_(only_from))
         with self.db.begin_write() as conn:
-            result = conn.execute(query.values(updated_at=datetime.now(UTC), **values))
-            return bool(result.rowcount)
+            done = bool(conn.execute(query.values(updated_at=datetime.now(UTC), **values)).rowcount)
+        for listener in self.on_verified if done and values.get("state") == "verified" else ():
+            listener()
+        return done
 
     def get(self, attempt_id: str) -> AttemptState:
         """One attempt with its steps (attempts are never deleted)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from bootstrap.settings import BootstrapSettings, public_url_problem
 
@@ -61,3 +63,20 @@ def known_base(settings: BootstrapSettings, environ: Mapping[str, str]) -> tuple
         "service's address (e.g. https://your-app.herokuapp.com) in front of the path, or set "
         "PUBLIC_URL (e.g. `heroku config:set PUBLIC_URL=https://your-app.herokuapp.com`)"
     )
+
+
+def checked_public_url(url: str) -> str:
+    """`url` as a webhook base Sendcloud can call: https, a DNS name resolving to public
+    addresses only; raise ValueError in plain words otherwise."""
+    url, host = url.strip().rstrip("/"), urlsplit(url.strip()).hostname or ""
+    if (problem := public_url_problem(url, "the address")) or not url.startswith("https://"):
+        raise ValueError(problem or f"the address must start with https://, got {url!r}")
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, 443)}
+        ipaddress.ip_address(host)  # an address literal is not a DNS name
+    except OSError as exc:
+        raise ValueError(f"the host name {host!r} does not resolve") from exc
+    except ValueError:
+        if all(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in found):
+            return url
+    raise ValueError(f"{host!r} is not a DNS name of public addresses only")

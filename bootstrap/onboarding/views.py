@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from bootstrap.desired import Desired
 from bootstrap.errors import AttemptInProgress, BootstrapError, NothingToUndo, SendcloudError
+from bootstrap.keys.connect import page_context
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import csrf_token, page_token_required
 from bootstrap.onboarding.addresses import base_problem, webhook_base
@@ -26,7 +27,8 @@ from bootstrap.onboarding.presentation import (
     when,
 )
 from bootstrap.owned import OwnedSettings, desired
-from bootstrap.services import services
+from bootstrap.services import live_configuration, services
+from receivers.schemas import CREDENTIALS_ACTION
 
 blueprint = Blueprint("onboarding", __name__, template_folder="templates")
 STATIC = Path(__file__).parent / "static"
@@ -81,7 +83,7 @@ def apply() -> Response:
         return _render(wanted, problems=[str(exc)], status=409)
     except BootstrapError as exc:
         return _render(wanted, problems=[_with_hint(exc)], status=400)
-    return _back_to_page()
+    return back_to_page()
 
 
 @blueprint.post("/onboarding/undo")
@@ -94,7 +96,7 @@ def undo() -> Response:
         return _render(default_request(), problems=[str(exc)], status=409)
     except BootstrapError as exc:
         return _render(default_request(), problems=[_with_hint(exc)], status=502)
-    return _back_to_page(notice="undone")
+    return back_to_page(notice="undone")
 
 
 def _render(
@@ -142,9 +144,12 @@ def _render(
         offered=offered,
         carrier_choices=list(dict.fromkeys((*(offered or ()), *wanted.service_point_carriers))),
         carriers_error=carriers_error,
+        new_keys=next(iter(found.watcher.events.recent(1, CREDENTIALS_ACTION)), None),
         attempt=attempt,
+        reconcile=services(current_app).reconciler.last(),
         busy=attempt is not None and attempt["state"] in ("planned", "applying"),
         attempt_error=attempt_error,
+        keys=page_context(live_configuration(current_app), request_base()),
         problems=problems or [],
         notice=request.args.get("notice"),
         live_states=LIVE_STATES,
@@ -154,6 +159,11 @@ def _render(
         when=when,
     )
     return _page_response(html, status, nonce)
+
+
+def render_page(problems: list[str], status: int) -> Response:
+    """The page as it is now, with `problems` on top."""
+    return _render(default_request(), problems=problems, status=status)
 
 
 def _form_echo() -> inputs.ApplyRequest:
@@ -167,9 +177,9 @@ def _with_hint(exc: BootstrapError) -> str:
     return f"{exc} {exc.hint}" if exc.hint else str(exc)
 
 
-def _back_to_page(**extra: Any) -> Response:
+def back_to_page(**extra: Any) -> Response:
     # Post/redirect/get: reloading the page must not apply the change a second time.
-    target = url_for(".page", token=g.onboarding_token, **extra)
+    target = url_for("onboarding.page", token=g.onboarding_token, **extra)
     return redirect(target, code=303)  # type: ignore[return-value]  # werkzeug returns a Response
 
 

@@ -26,7 +26,8 @@ _PARCEL_ONLY = ("parcel_id", "status_id", "status_message", "tracking_number", "
 @click.option("--tracking-number", help="parcel_status_changed: parcel.tracking_number.")
 @click.option("--name", help=f"parcel_status_changed: parcel.name (default {DEFAULT_PARCEL_NAME}).")
 @click.option("--timestamp", type=int, help="Event timestamp in milliseconds (default: now).")
-def trigger_command(action: str, url: str | None, **options: Any) -> None:
+@click.option("--drop", is_flag=True, help="Lose this webhook: change the parcel, send nothing.")
+def trigger_command(action: str, url: str | None, drop: bool, **options: Any) -> None:
     """Deliver one signed webhook of ACTION and print how the receiver answered."""
     box = sandbox_of(current_app)
     if box is None:
@@ -40,10 +41,15 @@ def trigger_command(action: str, url: str | None, **options: Any) -> None:
             "--parcel-id, --status-id, --status-message, --tracking-number and --name "
             "only apply to parcel_status_changed"
         )
+    if drop:
+        box.faults(drop_webhooks=box.faults().drop_webhooks + 1)
     try:
         attempt = box.trigger(action, url=url, **chosen)
     except TriggerFailed as exc:
         raise click.ClickException(str(exc)) from exc
+    if attempt.state == "dropped":
+        click.echo(f"{action} dropped (not sent to {attempt.url}), as if Sendcloud had given up")
+        return
     if attempt.ok:
         click.echo(f"{action} delivered to {attempt.url}: HTTP {attempt.status_code}")
         return

@@ -141,7 +141,10 @@ def before_request() -> Response | None:
         time.sleep(current.latency_ms / 1000)
     forced = take_forced_failure(db, request.path)
     if forced is not None:
-        return _plain(*forced)
+        answer = _plain(*forced)
+        if seconds := current_app.extensions["sandbox"].config.retry_after:
+            answer.headers["Retry-After"] = str(seconds)
+        return answer
     limited = current.rate_limit and request.method in UNSAFE and request.path.startswith("/api/")
     return _plain(429, "") if limited and over_rate_limit(db) else None
 

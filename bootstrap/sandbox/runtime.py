@@ -31,6 +31,8 @@ class SandboxConfig:
 
     token_lifetime: int = 3600  # seconds, Sendcloud's 1 hour
     retry_scale: float = DEFAULT_RETRY_SCALE  # 1.0 = Sendcloud's real retry schedule
+    parcels_page_size: int = 100  # parcels per page of GET /parcels (tests set it low)
+    retry_after: int = 0  # seconds of a Retry-After header on forced failures (0: none)
 
 
 def sandbox_of(app: Flask) -> Sandbox | None:

@@ -6,6 +6,7 @@ The only module that imports authlib (it ships no types; mypy ignores it here).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -14,7 +15,12 @@ import stamina
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from marshmallow import ValidationError
 
-from bootstrap.errors import SendcloudAuthError, UnexpectedResponse
+from bootstrap.errors import (
+    IntegrationNotFound,
+    SendcloudAuthError,
+    SendcloudRejected,
+    UnexpectedResponse,
+)
 from bootstrap.owned import OwnedSettings
 from bootstrap.sendcloud.responses import (
     RETRYABLE_STATUSES,
@@ -100,6 +106,9 @@ class SendcloudClient:
             attempts=None, timeout=self.budget_seconds or None, wait_initial=0.5, wait_max=5.0
         )
         self._api_url = settings.api_url
+        self.integration_id = settings.integration_id or 0
+        # Reconciliation reads API v2's parcels list, whatever the version (v3 has none).
+        self.v2_url = re.sub(r"/api/v3$", "/api/v2", settings.api_url)
         self._service_points_url = settings.service_points_url
         self._http = requests.Session()
         self._http.headers.update({"Accept": "application/json"})
@@ -128,6 +137,17 @@ class SendcloudClient:
                 f"(problem fields: {', '.join(sorted(map(str, exc.messages_dict)))})"
             ) from exc
 
+    def list_integrations(self) -> list[Integration]:
+        """GET /integrations: every integration these keys can see (v3 wraps them in `data`)."""
+        body = self._call("GET", f"{self._api_url}/integrations", "list", None, "read the")
+        items = body.get("data") if self.v3 and isinstance(body, dict) else body
+        try:
+            if not isinstance(items, list):
+                raise ValidationError("expected a list")
+            return [load_integration(item) for item in items]
+        except ValidationError as exc:
+            raise UnexpectedResponse("Sendcloud's list of integrations is not a list") from exc
+
     def patch_integration(self, integration_id: int, wanted: OwnedSettings) -> dict[str, Any]:
         """PATCH /integrations/{id} with the owned fields `wanted` sets; returns those the
         answer reports (none in v3: its 204 has no body, the read-back confirms the change)."""
@@ -152,6 +172,13 @@ class SendcloudClient:
             raise UnexpectedResponse("Sendcloud's list of carriers is not a list of carrier codes")
         return tuple(body)
 
+    def parcels_page(self, url: str) -> Any:
+        """GET one page of API v2's parcels list (`url`: the first page or Sendcloud's `next`)."""
+        try:
+            return self._call("GET", url, self.integration_id, None, "list the parcels of")
+        except IntegrationNotFound as exc:  # not about the integration: "Invalid cursor"
+            raise SendcloudRejected(f"Sendcloud refused the page {url} (HTTP 404)", 404) from exc
+
     def _integration(self, integration_id: int) -> str:
         return f"{self._api_url}/integrations/{integration_id}"
 
@@ -161,7 +188,9 @@ class SendcloudClient:
         if self._tokens:
             self._tokens.close()
 
-    def _call(self, method: str, url: str, integration_id: int, json_body: Any, verb: str) -> Any:
+    def _call(
+        self, method: str, url: str, integration_id: int | str, json_body: Any, verb: str
+    ) -> Any:
         refetched = False
 
         def once() -> requests.Response:

@@ -111,7 +111,7 @@ def retried(caller: stamina.RetryingCaller, budget: float, call: Callable[[], T]
 
 
 def raise_for_response(
-    resp: requests.Response, integration_id: int, verb: str, auth_mode: str
+    resp: requests.Response, integration_id: int | str, verb: str, auth_mode: str
 ) -> Any:
     """Return the JSON body of a 2xx answer, else raise the matching BootstrapError."""
     status = resp.status_code

@@ -60,15 +60,8 @@ class Result:
 
 def envelope(action: str, received_at: datetime, payload: Any, source: str) -> str:
     """The Standard Webhooks body: the Sendcloud action, when it arrived, its payload."""
-    body = {"type": action, "timestamp": received_at.isoformat(), "data": _redacted(payload)}
+    body = {"type": action, "timestamp": received_at.isoformat(), "data": payload}
     return json.dumps(body | ({"source": source} if source != "webhook" else {}))
-
-
-def _redacted(value: Any) -> Any:
-    # integration_credentials carries the new API secret: never forwarded in clear.
-    if isinstance(value, dict):
-        return {k: "[redacted]" if k == "secret_key" else _redacted(v) for k, v in value.items()}
-    return [_redacted(v) for v in value] if isinstance(value, list) else value
 
 
 class Deliveries:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from receivers.migrations import create_missing
 from receivers.relay import tables
 
-revision = "r0003"
-down_revision = "r0002"
+revision = "r0005"
+down_revision = "r0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Sendcloud keys entered on the onboarding page: stored encrypted, combined with the env."""
