@@ -16,7 +16,6 @@ from werkzeug.wrappers import Request
 
 import receivers
 from bootstrap.sandbox import LoopbackServer
-from receivers.relay import RelayServices, relay_services
 
 
 @dataclass(frozen=True)
@@ -131,8 +130,3 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
             return found
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
-
-
-def relay_of(app: Flask) -> RelayServices:
-    """The relay services of `app`."""
-    return relay_services(app)

@@ -10,8 +10,9 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from bootstrap.sandbox import LoopbackServer
+from receivers.relay import relay_of
 from tests.conftest import random_secret
-from tests.relay_kit import Consumer, consumers, relay_of
+from tests.relay_kit import Consumer, consumers
 from tests.test_browser_onboarding import browser, page  # noqa: F401 (fixtures, used by name)
 
 __all__ = ["consumers"]
@@ -31,7 +32,7 @@ def test_operator_adds_a_destination_tests_it_sees_a_failure_and_retries_it(
     # Sandbox mode; the schedule compressed 100,000x: a dead destination fails within a second.
     app = make_app({**base_env, "ONBOARDING_TOKEN": token, "RELAY_RETRY_SCALE": "0.00001"})
     url = live_server(app).url
-    relay_of(app).relay.start()
+    relay_of(app).start()
     consumer = consumers()
     try:
         page.goto(f"{url}/onboarding?token={token}")
@@ -64,7 +65,7 @@ def test_operator_adds_a_destination_tests_it_sees_a_failure_and_retries_it(
         row.get_by_role("button", name="Disable").click()
         expect(row.locator(".dest-state")).to_have_text("disabled")
     finally:
-        relay_of(app).relay.stop()
+        relay_of(app).stop()
 
 
 def test_a_bad_destination_url_is_refused_in_plain_words(

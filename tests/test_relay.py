@@ -13,6 +13,7 @@ from flask import Flask
 
 import receivers
 from bootstrap.sandbox import sandbox_of
+from receivers.relay import relay_of
 from receivers.relay.tables import relay_destinations
 from tests.receiver_kit import encode, parcel_event, post_signed, real_keys_env
 from tests.relay_kit import (
@@ -21,7 +22,6 @@ from tests.relay_kit import (
     auth,
     consumers,
     deliveries,
-    relay_of,
     wait_until,
 )
 
@@ -39,11 +39,11 @@ def app(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
     )
     made = make_app(env)
     yield made
-    relay_of(made).relay.stop()
+    relay_of(made).stop()
 
 
 def _run(app: Flask) -> None:
-    relay_of(app).relay.start()
+    relay_of(app).start()
 
 
 def test_sandbox_events_arrive_verified_with_the_payload_unchanged(
@@ -63,11 +63,11 @@ def test_sandbox_events_arrive_verified_with_the_payload_unchanged(
     for action in ("parcel_status_changed", "integration_updated", "return_created"):
         result = runner.invoke(args=["sandbox", "trigger", action])
         assert "HTTP 200" in result.output, result.output
-    relay_of(app).relay.start()
+    relay_of(app).start()
     try:
         received = consumer.wait_for(3)
     finally:
-        relay_of(app).relay.stop()
+        relay_of(app).stop()
     stored = {e.action: e for e in receivers.services(app).store.recent(10)}
     assert [d.verified(secret)["type"] for d in received] == [
         "parcel_status_changed",

@@ -16,12 +16,12 @@ from flask import Flask
 
 import receivers
 from receivers.errors import ConfigurationError
-from receivers.relay import RelaySettings, load_relay_settings
+from receivers.relay import RelaySettings, load_relay_settings, relay_of
 from receivers.relay.destinations import Destination, url_problem
 from receivers.signature import sign
 from tests.conftest import LiveServer
 from tests.receiver_kit import AUTH, SECRET, encode, parcel_event, post_signed, real_keys_env
-from tests.relay_kit import Consumer, add_destination, consumers, deliveries, relay_of, wait_until
+from tests.relay_kit import Consumer, add_destination, consumers, deliveries, wait_until
 
 __all__ = ["consumers"]
 
@@ -144,12 +144,12 @@ def test_retention_prunes_delivered_events_keeps_undelivered_ones_and_parcel_sta
     client = app.test_client()
     post_signed(client, encode(parcel_event(1, 1000, 11, "Delivered")))
     relay = relay_of(app)
-    relay.relay.start()
+    relay.start()
     wait_until(lambda: [d for d in deliveries(app, up_dest["id"]) if d["state"] == "delivered"])
     down_dest = add_destination(app, down.url)
     post_signed(client, encode(parcel_event(2, 1000, 11)))
     wait_until(lambda: deliveries(app, down_dest["id"]))
-    relay.relay.stop()
+    relay.stop()
     later = datetime.now(UTC) + timedelta(days=31)
     assert relay.deliveries.prune(later) == 1  # parcel 1: everyone has it; parcel 2 is pending
     remaining = [e.parcel_id for e in receivers.services(app).store.recent(10)]

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, request
 
 from receivers.api import require_operator_token
 from receivers.error_handlers import json_error
-from receivers.relay import relay_services
+from receivers.relay import relay_of
 from receivers.relay.destinations import InvalidDestination, NotFound
 
 blueprint = Blueprint("relay_api", __name__)
@@ -62,7 +62,7 @@ def not_found(exc: NotFound) -> Response:
 @blueprint.get("/api/destinations")
 def list_destinations() -> tuple[dict[str, Any], int]:
     """Every destination (without secrets)."""
-    found = relay_services(current_app).destinations.all()
+    found = relay_of(current_app).destinations.all()
     return {"destinations": [dest.to_json() for dest in found]}, 200
 
 
@@ -72,7 +72,7 @@ def add_destination() -> tuple[dict[str, Any], int]:
     body = fields(("url", "description", "actions", "include_stale", "include_unrecognised"))
     if "url" not in body:
         raise BadInput("url is required")
-    dest = relay_services(current_app).destinations.add(**body)
+    dest = relay_of(current_app).destinations.add(**body)
     return dest.to_json() | {"secret": dest.secret}, 201
 
 
@@ -80,21 +80,21 @@ def add_destination() -> tuple[dict[str, Any], int]:
 def change_destination(destination_id: int) -> tuple[dict[str, Any], int]:
     """Change fields; `{"rotate": true}` answers with the new secret."""
     body = fields(tuple(_FIELDS))
-    dest = relay_services(current_app).destinations.update(destination_id, **body)
+    dest = relay_of(current_app).destinations.update(destination_id, **body)
     return dest.to_json() | ({"secret": dest.secret} if body.get("rotate") else {}), 200
 
 
 @blueprint.delete("/api/destinations/<int:destination_id>")
 def remove_destination(destination_id: int) -> tuple[str, int]:
     """Remove a destination and its deliveries."""
-    relay_services(current_app).destinations.remove(destination_id)
+    relay_of(current_app).destinations.remove(destination_id)
     return "", 204
 
 
 @blueprint.get("/api/destinations/<int:destination_id>/deliveries")
 def deliveries(destination_id: int) -> tuple[dict[str, Any], int]:
     """The newest deliveries to a destination, with their attempts."""
-    found = relay_services(current_app)
+    found = relay_of(current_app)
     dest = found.destinations.get(destination_id)
     return {"destination": dest.to_json(), "deliveries": found.deliveries.recent(dest.id)}, 200
 
@@ -102,21 +102,10 @@ def deliveries(destination_id: int) -> tuple[dict[str, Any], int]:
 @blueprint.post("/api/destinations/<int:destination_id>/test")
 def test(destination_id: int) -> tuple[dict[str, Any], int]:
     """Send a signed test event now; a failed one follows the retry schedule."""
-    found = relay_services(current_app)
-    found.destinations.get(destination_id)
-    delivery_id = found.deliveries.add_test(destination_id)
-    found.relay.send_now(destination_id, delivery_id)
-    return _delivery(destination_id, delivery_id), 200
+    return relay_of(current_app).send_test(destination_id), 200
 
 
 @blueprint.post("/api/deliveries/<int:delivery_id>/retry")
 def retry(delivery_id: int) -> tuple[dict[str, Any], int]:
-    """Send a delivery again now, its schedule started afresh."""
-    found = relay_services(current_app)
-    destination_id = found.deliveries.retry(delivery_id)
-    found.relay.send_now(destination_id, delivery_id)
-    return _delivery(destination_id, delivery_id), 200
-
-
-def _delivery(destination_id: int, delivery_id: int) -> dict[str, Any]:
-    return relay_services(current_app).deliveries.recent(destination_id, 1, delivery_id)[0]
+    """Send a delivery again now."""
+    return relay_of(current_app).retry(delivery_id), 200

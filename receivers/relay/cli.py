@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from receivers.errors import StorageUnavailable
-from receivers.relay import relay_services
+from receivers.relay import relay_of
 from receivers.relay.destinations import RelayError
 
 destinations_cli = AppGroup("destinations", help="Manage the relay's destinations.")
@@ -19,7 +19,7 @@ destinations_cli = AppGroup("destinations", help="Manage the relay's destination
 @with_appcontext
 def relay_command() -> None:
     """Run the relay dispatcher until stopped (the Procfile's worker)."""
-    relay = relay_services(current_app).relay
+    relay = relay_of(current_app)
     # A dyno restart sends SIGTERM: finish the sends in flight and record them (no resends).
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     try:
@@ -32,7 +32,7 @@ def relay_command() -> None:
 @with_appcontext
 def prune_command() -> None:
     """Delete events older than EVENT_RETENTION_DAYS that every destination has."""
-    found = relay_services(current_app)
+    found = relay_of(current_app)
     try:
         pruned = found.deliveries.prune()
     except StorageUnavailable as exc:
@@ -52,7 +52,7 @@ def add_command(
     """Add a destination; prints its id and its whsec_… signing secret."""
     wanted = [a.strip() for a in actions.split(",") if a.strip()] if actions else None
     try:
-        dest = relay_services(current_app).destinations.add(
+        dest = relay_of(current_app).destinations.add(
             url,
             wanted,
             description,
@@ -68,7 +68,7 @@ def add_command(
 @destinations_cli.command("list")
 def list_command() -> None:
     """List the destinations."""
-    found = relay_services(current_app).destinations.all()
+    found = relay_of(current_app).destinations.all()
     if not found:
         click.echo("no destinations yet: flask --app app destinations add URL")
     for dest in found:
@@ -82,7 +82,7 @@ def list_command() -> None:
 def remove_command(destination_id: int) -> None:
     """Remove a destination and its deliveries."""
     try:
-        relay_services(current_app).destinations.remove(destination_id)
+        relay_of(current_app).destinations.remove(destination_id)
     except RelayError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"destination {destination_id} removed")
@@ -92,17 +92,13 @@ def remove_command(destination_id: int) -> None:
 @click.argument("destination_id", type=int)
 def test_command(destination_id: int) -> None:
     """Send a signed test event to a destination now; exit 1 unless it answers 2xx."""
-    found = relay_services(current_app)
     try:
-        found.destinations.get(destination_id)
-        delivery_id = found.deliveries.add_test(destination_id)
-        found.relay.send_now(destination_id, delivery_id)
+        delivery = relay_of(current_app).send_test(destination_id)
     except RelayError as exc:
         raise click.ClickException(str(exc)) from exc
-    delivery = found.deliveries.recent(destination_id, 1, delivery_id)[0]
     last = delivery["attempts"][-1] if delivery["attempts"] else {}
     click.echo(
-        f"test delivery {delivery_id}: {delivery['state']} (status "
+        f"test delivery {delivery['id']}: {delivery['state']} (status "
         f"{last.get('status_code')}, {last.get('latency_ms')} ms) {last.get('error') or ''}"
     )
     if delivery["state"] != "delivered":

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from receivers.db import Database
 from receivers.relay.destinations import Destination, NotFound
 from receivers.relay.settings import RelaySettings
-from receivers.relay.tables import relay_attempts, relay_deliveries, relay_destinations
+from receivers.relay.tables import relay_deliveries, relay_destinations
 from receivers.store import PREFLIGHT_ACTION, decode_payload, settled_prefix
 from receivers.tables import webhook_events
 
@@ -29,16 +29,16 @@ LEASE = timedelta(seconds=60)
 FAN_OUT_BATCH = 500
 OPEN = ("pending", "retrying")
 
-d = relay_deliveries.c
+d, e, dest = relay_deliveries.c, webhook_events.c, relay_destinations.c
 
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery leased to this process, with the signed body's parts."""
+    """A delivery leased to this process: its message id, attempts so far and body."""
 
     id: int
     webhook_id: str
-    attempts: int
+    log: list[dict[str, Any]]
     body: str
 
 
@@ -46,8 +46,7 @@ class Claimed:
 class Result:
     """What one attempt gave."""
 
-    delivery_id: int
-    attempts: int  # before this one
+    claimed: Claimed
     status_code: int | None
     latency_ms: int
     error: str | None
@@ -73,23 +72,17 @@ class Deliveries:
 
     def fan_out(self, destination: Destination) -> int:
         """Make deliveries of the events stored after the destination's cursor; returns how many
-        new rows were read."""
+        events were read."""
         now = datetime.now(UTC)
-        e = webhook_events.c
+        lock = sa.select(dest.cursor).where(dest.id == destination.id, dest.enabled)
         with self.db.begin_write() as conn:
-            lock = sa.select(relay_destinations.c.cursor).where(
-                relay_destinations.c.id == destination.id, relay_destinations.c.enabled
-            )
             # One relay process fans a destination out at a time; the others skip it.
             cursor = conn.execute(lock.with_for_update(skip_locked=True)).scalar_one_or_none()
             if cursor is None:
                 return 0
-            rows = conn.execute(
-                sa.select(e.id, e.action, e.outcome, e.parcel_id, e.received_at, e.event_hash)
-                .where(e.id > cursor)
-                .order_by(e.id)
-                .limit(FAN_OUT_BATCH)
-            ).all()
+            columns = (e.id, e.action, e.outcome, e.parcel_id, e.received_at, e.event_hash)
+            query = sa.select(*columns).where(e.id > cursor).order_by(e.id).limit(FAN_OUT_BATCH)
+            rows = conn.execute(query).all()
             wanted = [
                 {
                     "destination_id": destination.id,
@@ -105,244 +98,181 @@ class Deliveries:
             ]
             if wanted:
                 conn.execute(self.db.insert_ignore(relay_deliveries), wanted)
-            settled = settled_prefix(self.db, rows, cursor, now)
-            if settled != cursor:
-                conn.execute(
-                    relay_destinations.update()
-                    .where(relay_destinations.c.id == destination.id)
-                    .values(cursor=settled)
-                )
+            if (settled := settled_prefix(self.db, rows, cursor, now)) != cursor:
+                conn.execute(dest_update(destination.id).values(cursor=settled))
         return len(rows)
 
-    def claim(
-        self, destination_id: int, limit: int, delivery_id: int | None = None
-    ) -> list[Claimed]:
-        """Lease up to `limit` due deliveries of a destination (or the one `delivery_id`)."""
+    def claim(self, destination_id: int, limit: int, one: int | None = None) -> list[Claimed]:
+        """Lease up to `limit` due deliveries of a destination (or just the delivery `one`)."""
         now = datetime.now(UTC)
         earlier = relay_deliveries.alias("earlier")
         # The parcel's oldest open event, as min() over the parcel index: PostgreSQL reads it
         # with one index probe per candidate (an anti-join was planned as a nested loop).
-        oldest_open = (
-            sa.select(sa.func.min(earlier.c.event_id))
-            .where(
-                earlier.c.destination_id == d.destination_id,
-                earlier.c.parcel_id == d.parcel_id,
-                earlier.c.state.in_(OPEN),
-            )
-            .scalar_subquery()
+        oldest_open = sa.select(sa.func.min(earlier.c.event_id)).where(
+            earlier.c.destination_id == d.destination_id,
+            earlier.c.parcel_id == d.parcel_id,
+            earlier.c.state.in_(OPEN),
         )
-        first_of_parcel = sa.or_(d.parcel_id.is_(None), d.event_id <= oldest_open)
+        first_of_parcel = sa.or_(d.parcel_id.is_(None), d.event_id <= oldest_open.scalar_subquery())
         query = sa.select(d.id).where(
             d.destination_id == destination_id,
             sa.or_(d.claimed_until.is_(None), d.claimed_until < now),
+            *(
+                [d.id == one, d.state != "delivered"]
+                if one is not None
+                else [d.state.in_(OPEN), d.next_attempt_at <= now, first_of_parcel]
+            ),
         )
-        if delivery_id is not None:
-            query = query.where(d.id == delivery_id, d.state != "delivered")
-        else:
-            query = query.where(d.state.in_(OPEN), d.next_attempt_at <= now, first_of_parcel)
         query = query.order_by(d.event_id, d.id).limit(limit).with_for_update(skip_locked=True)
-        e = webhook_events.c
+        columns = (d.id, d.webhook_id, d.log, d.body, e.action, e.received_at, e.source)
         with self.db.begin_write() as conn:
             ids = list(conn.execute(query).scalars())
             if not ids:
                 return []
-            conn.execute(
-                relay_deliveries.update().where(d.id.in_(ids)).values(claimed_until=now + LEASE)
-            )
+            conn.execute(delivery_update(d.id.in_(ids)).values(claimed_until=now + LEASE))
             rows = conn.execute(
-                sa.select(
-                    d.id,
-                    d.webhook_id,
-                    d.attempts,
-                    d.body,
-                    e.action,
-                    e.received_at,
-                    e.body.label("event_body"),
-                    e.source,
-                )
+                sa.select(*columns, e.body.label("event_body"))
                 .outerjoin(webhook_events, e.id == d.event_id)
                 .where(d.id.in_(ids))
                 .order_by(d.event_id, d.id)
             ).all()
-        claimed = []
-        for row in rows:
-            if row.body is not None:
-                body = bytes(row.body).decode()
-            else:
-                payload = decode_payload(bytes(row.event_body))
-                body = envelope(row.action, row.received_at, payload, row.source)
-            claimed.append(Claimed(row.id, row.webhook_id, row.attempts, body))
-        return claimed
+        return [
+            Claimed(row.id, row.webhook_id, json.loads(row.log), bytes(row.body).decode())
+            if row.body is not None  # a test delivery
+            else Claimed(
+                row.id,
+                row.webhook_id,
+                json.loads(row.log),
+                envelope(row.action, row.received_at, decode_payload(row.event_body), row.source),
+            )
+            for row in rows
+        ]
 
     def record(self, destination: Destination, results: list[Result]) -> bool:
         """Store attempts and next steps; returns True when the destination was just disabled."""
-        now = datetime.now(UTC)
-        with self.db.begin_write() as conn:
-            if results:
-                conn.execute(
-                    relay_attempts.insert(),
-                    [
-                        {
-                            "delivery_id": r.delivery_id,
-                            "at": now,
-                            "status_code": r.status_code,
-                            "latency_ms": r.latency_ms,
-                            "error": r.error,
-                        }
-                        for r in results
-                    ],
-                )
-            updates = []
-            for r in results:
-                delay = None if r.ok else self.settings.delay(r.attempts + 1)
-                state = "delivered" if r.ok else "failed" if delay is None else "retrying"
-                updates.append(
-                    {
-                        "b_id": r.delivery_id,
-                        "b_state": state,
-                        "b_attempts": r.attempts + 1,
-                        "b_next": now + timedelta(seconds=delay or 0),
-                    }
-                )
-            if updates:
-                conn.execute(
-                    relay_deliveries.update()
-                    .where(d.id == sa.bindparam("b_id"))
-                    .values(
-                        state=sa.bindparam("b_state"),
-                        attempts=sa.bindparam("b_attempts"),
-                        next_attempt_at=sa.bindparam("b_next"),
-                        claimed_until=None,
-                    ),
-                    updates,
-                )
-            return self._track_failing(conn, destination.id, results, now)
-
-    def _track_failing(
-        self, conn: Any, destination_id: int, results: list[Result], now: datetime
-    ) -> bool:
-        dest = relay_destinations.c
-        where = relay_destinations.update().where(dest.id == destination_id)
-        if any(r.ok for r in results):
-            conn.execute(where.values(failing_since=None))
-            return False
         if not results:
             return False
-        since = conn.execute(
-            sa.select(dest.failing_since).where(dest.id == destination_id)
-        ).scalar_one_or_none()
-        if since is None:
-            conn.execute(where.values(failing_since=now))
+        now = datetime.now(UTC)
+        updates = []
+        for r in results:
+            delay = None if r.ok else self.settings.delay(len(r.claimed.log) + 1)
+            attempt = {
+                "at": now.isoformat(),
+                "status_code": r.status_code,
+                "latency_ms": r.latency_ms,
+                "error": r.error,
+            }
+            updates.append(
+                {
+                    "b_id": r.claimed.id,
+                    "b_state": "delivered" if r.ok else "failed" if delay is None else "retrying",
+                    "b_log": json.dumps([*r.claimed.log, attempt]),
+                    "b_next": now + timedelta(seconds=delay or 0),
+                }
+            )
+        values: dict[str, Any] = {n: sa.bindparam(f"b_{n}") for n in ("state", "log", "next")}
+        values["next_attempt_at"] = values.pop("next")
+        with self.db.begin_write() as conn:
+            conn.execute(
+                delivery_update(d.id == sa.bindparam("b_id")).values(
+                    {**values, "claimed_until": None}
+                ),
+                updates,
+            )
+            return self._track_failing(conn, destination.id, any(r.ok for r in results), now)
+
+    def _track_failing(self, conn: Any, destination_id: int, ok: bool, now: datetime) -> bool:
+        """Note when a destination started failing everything; disable it after 5 days."""
+        since = conn.execute(sa.select(dest.failing_since).where(dest.id == destination_id))
+        since = since.scalar_one_or_none()
+        if ok or since is None:
+            conn.execute(dest_update(destination_id).values(failing_since=None if ok else now))
             return False
         if (now - since).total_seconds() < self.settings.disable_after:
             return False
         reason = f"disabled: every delivery failed since {since:%Y-%m-%d %H:%M} UTC"
-        conn.execute(where.values(enabled=False, disabled_reason=reason))
+        conn.execute(dest_update(destination_id).values(enabled=False, disabled_reason=reason))
         return True
 
     def add_test(self, destination_id: int) -> int:
         """A signed `test_webhook` delivery to one destination (not a stored event)."""
         now = datetime.now(UTC)
         payload = {"action": "test_webhook", "timestamp": int(now.timestamp() * 1000)}
-        body = envelope("test_webhook", now, payload, "relay_test")
+        body = envelope("test_webhook", now, payload, "relay_test").encode()
+        row = {
+            "destination_id": destination_id,
+            "webhook_id": f"msg_test_{now.timestamp():.6f}",
+            "state": "pending",
+            "next_attempt_at": now,
+            "created_at": now,
+            "body": body,
+        }
         with self.db.begin_write() as conn:
             return int(
-                conn.execute(
-                    relay_deliveries.insert()
-                    .values(
-                        destination_id=destination_id,
-                        webhook_id=f"msg_test_{now.timestamp():.6f}",
-                        state="pending",
-                        next_attempt_at=now,
-                        created_at=now,
-                        body=body.encode(),
-                    )
-                    .returning(d.id)
-                ).scalar_one()
+                conn.execute(relay_deliveries.insert().values(row).returning(d.id)).scalar_one()
             )
 
     def retry(self, delivery_id: int) -> int:
-        """Put a delivery back on the schedule's start; returns its destination id."""
+        """Make a delivery due now; returns its destination. The schedule counts the attempts
+        in its log, so a failed delivery retried by hand that fails again is failed again."""
         with self.db.begin_write() as conn:
-            found = conn.execute(
-                sa.select(d.destination_id, d.state).where(d.id == delivery_id)
-            ).first()
+            found: int | None = conn.execute(
+                sa.select(d.destination_id).where(d.id == delivery_id)
+            ).scalar()
             if found is None:
                 raise NotFound(f"no delivery with id {delivery_id}")
             conn.execute(
-                relay_deliveries.update()
-                .where(d.id == delivery_id)
-                .values(state="retrying", attempts=0, next_attempt_at=datetime.now(UTC))
+                delivery_update(d.id == delivery_id).values(
+                    state="retrying", next_attempt_at=datetime.now(UTC)
+                )
             )
-        return int(found.destination_id)
+        return int(found)
 
     def recent(
-        self, destination_id: int, limit: int = 50, delivery_id: int | None = None
+        self, destination_id: int, limit: int = 50, one: int | None = None
     ) -> list[dict[str, Any]]:
-        """The newest deliveries to a destination (or one of them), with attempts, newest first."""
-        a = relay_attempts.c
-        query = (
-            sa.select(
-                d.id, d.event_id, d.webhook_id, d.state, d.attempts, d.next_attempt_at, d.created_at
-            )
-            .where(d.destination_id == destination_id)
-            .order_by(d.id.desc())
-            .limit(limit)
-        )
-        if delivery_id is not None:
-            query = query.where(d.id == delivery_id)
+        """The newest deliveries to a destination (or just `one`), with attempts, newest first."""
+        columns = (d.id, d.event_id, d.webhook_id, d.state, d.next_attempt_at, d.created_at, d.log)
+        query = sa.select(*columns).where(d.destination_id == destination_id)
+        if one is not None:
+            query = query.where(d.id == one)
         with self.db.begin_read() as conn:
-            rows = conn.execute(query).all()
-            tries = conn.execute(
-                sa.select(relay_attempts)
-                .where(a.delivery_id.in_([r.id for r in rows]))
-                .order_by(a.id)
-            ).all()
-        by_delivery: dict[int, list[dict[str, Any]]] = {}
-        for t in tries:
-            by_delivery.setdefault(t.delivery_id, []).append(
-                {
-                    "at": t.at.isoformat(),
-                    "status_code": t.status_code,
-                    "latency_ms": t.latency_ms,
-                    "error": t.error,
-                }
-            )
+            rows = conn.execute(query.order_by(d.id.desc()).limit(limit)).all()
         return [
             {
-                "id": r.id,
-                "event_id": r.event_id,
-                "webhook_id": r.webhook_id,
-                "state": r.state,
-                "next_attempt_at": r.next_attempt_at.isoformat() if r.state in OPEN else None,
-                "created_at": r.created_at.isoformat(),
-                "attempts": by_delivery.get(r.id, []),
+                **row._mapping,
+                "attempts": json.loads(row.log),
+                "log": None,
+                "created_at": row.created_at.isoformat(),
+                "next_attempt_at": row.next_attempt_at.isoformat() if row.state in OPEN else None,
             }
-            for r in rows
+            for row in rows
         ]
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete events older than the retention that every enabled destination has (delivered
-        or failed) and their deliveries; parcel and integration state stay. Returns how many."""
+        or failed), with their deliveries; parcel and integration state stay. Returns how many."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
-        e = webhook_events.c
-        dest = relay_destinations.c
+        enabled = sa.select(dest.id).where(dest.enabled)
         open_delivery = sa.exists().where(
-            d.event_id == e.id,
-            d.state.in_(OPEN),
-            d.destination_id.in_(sa.select(dest.id).where(dest.enabled)),
+            d.event_id == e.id, d.state.in_(OPEN), d.destination_id.in_(enabled)
         )
         fanned_out = sa.select(sa.func.min(dest.cursor)).where(dest.enabled).scalar_subquery()
         old = sa.select(e.id).where(
-            e.received_at < cutoff,
-            sa.or_(fanned_out.is_(None), e.id <= fanned_out),
-            ~open_delivery,
+            e.received_at < cutoff, sa.or_(fanned_out.is_(None), e.id <= fanned_out), ~open_delivery
         )
         with self.db.begin_write() as conn:
             ids = list(conn.execute(old.limit(10_000)).scalars())
-            if ids:
-                gone = sa.select(d.id).where(d.event_id.in_(ids))
-                conn.execute(relay_attempts.delete().where(relay_attempts.c.delivery_id.in_(gone)))
-                conn.execute(relay_deliveries.delete().where(d.event_id.in_(ids)))
-                conn.execute(webhook_events.delete().where(e.id.in_(ids)))
+            conn.execute(relay_deliveries.delete().where(d.event_id.in_(ids)))
+            conn.execute(webhook_events.delete().where(e.id.in_(ids)))
         return len(ids)
+
+
+def dest_update(destination_id: int) -> Any:
+    """UPDATE of one destination row."""
+    return relay_destinations.update().where(dest.id == destination_id)
+
+
+def delivery_update(where: Any) -> Any:
+    """UPDATE of the delivery rows matching `where`."""
+    return relay_deliveries.update().where(where)

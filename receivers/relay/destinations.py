@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from receivers.db import Database
 from receivers.relay.settings import RelaySettings
-from receivers.relay.tables import relay_attempts, relay_deliveries, relay_destinations
+from receivers.relay.tables import relay_deliveries, relay_destinations
 from receivers.tables import webhook_events
 
 ROTATION_GRACE = timedelta(hours=24)
@@ -219,14 +219,10 @@ class Destinations:
     def remove(self, destination_id: int) -> None:
         """Delete a destination and its deliveries."""
         self.get(destination_id)
-        mine = relay_deliveries.c.destination_id == destination_id
         with self.db.begin_write() as conn:
             conn.execute(
-                relay_attempts.delete().where(
-                    relay_attempts.c.delivery_id.in_(sa.select(relay_deliveries.c.id).where(mine))
-                )
+                relay_deliveries.delete().where(relay_deliveries.c.destination_id == destination_id)
             )
-            conn.execute(relay_deliveries.delete().where(mine))
             conn.execute(
                 relay_destinations.delete().where(relay_destinations.c.id == destination_id)
             )

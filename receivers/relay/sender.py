@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -80,7 +81,7 @@ def deliver(
             status,
             error,
         )
-    return Result(claimed.id, claimed.attempts, status, latency, error)
+    return Result(claimed, status, latency, error)
 
 
 class Relay:
@@ -184,7 +185,16 @@ class Relay:
             )
         return len(claimed)
 
-    def send_now(self, destination_id: int, delivery_id: int) -> None:
-        """Send one delivery right away (tests and manual retries), outside the schedule."""
+    def send_test(self, destination_id: int) -> dict[str, Any]:
+        """Send a signed test event to a destination now; returns the delivery as listed."""
+        self.destinations.get(destination_id)
+        return self._send_now(destination_id, self.deliveries.add_test(destination_id))
+
+    def retry(self, delivery_id: int) -> dict[str, Any]:
+        """Send a delivery again now; returns it as listed."""
+        return self._send_now(self.deliveries.retry(delivery_id), delivery_id)
+
+    def _send_now(self, destination_id: int, delivery_id: int) -> dict[str, Any]:
         with requests.Session() as session:
             self.send(self.destinations.get(destination_id), session, None, delivery_id)
+        return self.deliveries.recent(destination_id, 1, delivery_id)[0]

@@ -1,4 +1,4 @@
-"""The relay's tables: destinations (with a cursor into webhook_events), deliveries, attempts."""
+"""The relay's tables: destinations (with a cursor into webhook_events) and deliveries."""
 
 from __future__ import annotations
 
@@ -43,19 +43,10 @@ relay_deliveries = sa.Table(
     sa.Column("claimed_until", UtcDateTime(), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=True),
+    # JSON list of the attempts: at, status_code, latency_ms, error (at most 1 KB of the answer).
+    sa.Column("log", sa.Text, nullable=False, server_default="[]"),
     sa.UniqueConstraint("destination_id", "event_id", name="uq_relay_delivery_event"),
     sa.Index("ix_relay_deliveries_due", "destination_id", "state", "next_attempt_at"),
     sa.Index("ix_relay_deliveries_parcel", "destination_id", "parcel_id", "event_id"),
     sa.Index("ix_relay_deliveries_event", "event_id"),
-)
-
-relay_attempts = sa.Table(
-    "relay_attempts",
-    metadata,
-    sa.Column("id", _RowidKey, primary_key=True, autoincrement=True),
-    sa.Column("delivery_id", sa.BigInteger, nullable=False, index=True),
-    sa.Column("at", UtcDateTime(), nullable=False),
-    sa.Column("status_code", sa.Integer, nullable=True),
-    sa.Column("latency_ms", sa.Integer, nullable=False),
-    sa.Column("error", sa.Text, nullable=True),  # at most 1 KB of the answer, or the failure
 )

@@ -1,4 +1,4 @@
-"""The relay: destinations, deliveries and their attempts."""
+"""The relay: destinations and deliveries."""
 
 from __future__ import annotations
 
@@ -13,4 +13,4 @@ depends_on = None
 
 def upgrade() -> None:
     """Create the relay's tables."""
-    create_missing(tables.relay_destinations, tables.relay_deliveries, tables.relay_attempts)
+    create_missing(tables.relay_destinations, tables.relay_deliveries)
