@@ -54,9 +54,10 @@ class RelayProcess:
             )
 
     def stop(self) -> None:
-        """Terminate it and wait."""
-        self.proc.terminate()
-        self.proc.wait(30)
+        """Terminate it (it finishes the sends in flight) and wait."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
 
 
 def delivered(engine: sa.Engine) -> int:
@@ -135,6 +136,7 @@ def main() -> None:
         sink = Gunicorn("tests.benchmarks.bare_app:create_app()", {}, work / "sink.log")
         receiver = Gunicorn("app:create_app()", env, work / "receiver.log")
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        relays: list[RelayProcess] = []
         try:
             added = requests.post(
                 f"{receiver.url}/api/destinations",
@@ -145,7 +147,7 @@ def main() -> None:
             added.raise_for_status()
 
             post_events(receiver.url, 0, args.events)
-            relay = RelayProcess(env, work / "relay.log")
+            relays.append(relay := RelayProcess(env, work / "relay.log"))
             took = wait_delivered(engine, args.events)
             print(
                 f"throughput: {args.events} events in {took:.1f} s = "
@@ -167,7 +169,7 @@ def main() -> None:
             wrk(receiver.url, work, "warm", 3, 16, pid)
             relay.stop()
             without_a = wrk(receiver.url, work, "without", args.seconds, 16, pid)["rps"]
-            relay = RelayProcess(env, work / "relay.log")
+            relays.append(relay := RelayProcess(env, work / "relay.log"))
             with_relay = wrk(receiver.url, work, "with", args.seconds, 16, pid)["rps"]
             relay.stop()
             without_b = wrk(receiver.url, work, "again", args.seconds, 16, pid)["rps"]
@@ -177,6 +179,8 @@ def main() -> None:
                 f"{without_b:.0f} without again: ratio {ratio:.2f}"
             )
         finally:
+            for started in relays:
+                started.stop()
             receiver.stop()
             sink.stop()
             engine.dispose()
