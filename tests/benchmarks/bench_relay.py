@@ -18,6 +18,7 @@ one `flask --app app relay` process, with a bare gunicorn endpoint as the destin
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -93,16 +94,19 @@ def wait_delivered(engine: sa.Engine, total: int, timeout: float = 300) -> float
 
 
 def latencies(engine: sa.Engine, after_id: int) -> list[float]:
-    """Seconds from receipt to the delivering attempt, for events with id > after_id."""
+    """Seconds from receipt to the delivering attempt (the last in the delivery's log), for
+    events with id > after_id."""
     query = sa.text(
-        "SELECT e.received_at, a.at FROM webhook_events e "
+        "SELECT e.received_at, d.log FROM webhook_events e "
         "JOIN relay_deliveries d ON d.event_id = e.id "
-        "JOIN relay_attempts a ON a.delivery_id = d.id AND a.status_code = 200 "
-        "WHERE e.id > :after"
+        "WHERE e.id > :after AND d.state = 'delivered'"
     )
     with engine.connect() as conn:
         rows = conn.execute(query, {"after": after_id}).all()
-    return [(_aware(at) - _aware(received)).total_seconds() for received, at in rows]
+    return [
+        (_aware(json.loads(log)[-1]["at"]) - _aware(received)).total_seconds()
+        for received, log in rows
+    ]
 
 
 def _aware(value: datetime | str) -> datetime:
