@@ -16,8 +16,9 @@ from flask import Flask
 
 import receivers
 from receivers.errors import ConfigurationError
-from receivers.relay import RelaySettings, load_relay_settings, relay_of
-from receivers.relay.destinations import Destination, url_problem
+from receivers.relay import Relay, RelaySettings, load_relay_settings, relay_of
+from receivers.relay.deliveries import Deliveries
+from receivers.relay.destinations import Destination, Destinations, url_problem
 from receivers.signature import sign
 from tests.conftest import LiveServer
 from tests.receiver_kit import AUTH, SECRET, encode, parcel_event, post_signed, real_keys_env
@@ -258,3 +259,21 @@ def test_destinations_commands_add_list_test_remove(
     refused = runner.invoke(args=["destinations", "add", "https://user:pw@example.com/x"])
     assert refused.exit_code != 0
     assert "credentials" in refused.output
+
+
+def test_addresses_are_checked_again_at_send_time(
+    app: Flask, consumers: Callable[..., Consumer]
+) -> None:
+    consumer = consumers()
+    dest = add_destination(app, consumer.url)  # allowed now: RELAY_ALLOW_PRIVATE=true
+    post_signed(app.test_client(), encode(parcel_event(1, 1000, 11)))
+    db = receivers.services(app).db
+    strict = RelaySettings()  # as if the setting had been removed since
+    relay = Relay(Destinations(db, strict), Deliveries(db, strict))
+    relay.start()
+    try:
+        [delivery] = wait_until(lambda: [d for d in deliveries(app, dest["id"]) if d["attempts"]])
+    finally:
+        relay.stop()
+    assert "loopback" in delivery["attempts"][0]["error"]
+    assert consumer.received == []

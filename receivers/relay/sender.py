@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from receivers.errors import StorageUnavailable
 from receivers.relay.deliveries import FAN_OUT_BATCH, Claimed, Deliveries, Result
 from receivers.relay.destinations import Destination, Destinations, address_problem
-from receivers.relay.settings import TIMEOUT_SECONDS, RelaySettings
+from receivers.relay.settings import TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,13 @@ def signed_headers(destination: Destination, webhook_id: str, body: str) -> dict
 
 
 def deliver(
-    session: requests.Session, destination: Destination, claimed: Claimed, settings: RelaySettings
+    session: requests.Session, destination: Destination, claimed: Claimed, refused: str | None
 ) -> Result:
-    """One attempt: POST the signed body, without following redirects."""
+    """One attempt: POST the signed body, without following redirects (`refused`: the reason
+    the destination's address may not be used now, if any)."""
     started = time.monotonic()
     status: int | None = None
-    error: str | None = None
-    parts = urlsplit(destination.url)
-    # Checked again at send time: a DNS name may point elsewhere now than when it was added.
-    error = address_problem(parts.hostname or "", parts.port, parts.scheme, settings)
+    error = refused
     if error is None:
         try:
             headers = signed_headers(destination, claimed.webhook_id, claimed.body)
@@ -173,8 +171,12 @@ class Relay:
         if not claimed:
             return 0
 
+        parts = urlsplit(destination.url)
+        # Checked again at send time: a DNS name may point elsewhere now than when it was added.
+        refused = address_problem(parts.hostname or "", parts.port, parts.scheme, self.settings)
+
         def attempt(one: Claimed) -> Result:
-            return deliver(session, destination, one, self.settings)
+            return deliver(session, destination, one, refused)
 
         results = list(pool.map(attempt, claimed)) if pool else [attempt(c) for c in claimed]
         if self.deliveries.record(destination, results):
