@@ -69,9 +69,10 @@ def test_sandbox_events_arrive_verified_with_the_payload_unchanged(
     finally:
         relay_of(app).stop()
     stored = {e.action: e for e in receivers.services(app).store.recent(10)}
-    assert [d.verified(secret)["type"] for d in received] == [
-        "parcel_status_changed",
+    # Different parcels (or none) go out in parallel: any order.
+    assert sorted(d.verified(secret)["type"] for d in received) == [
         "integration_updated",
+        "parcel_status_changed",
         "return_created",
     ]
     for delivery in received:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from receivers.db import Database
 from receivers.relay.destinations import Destination, NotFound
-from receivers.relay.settings import RelaySettings
+from receivers.relay.settings import DISABLE_AFTER_SECONDS, RelaySettings
 from receivers.relay.tables import relay_deliveries, relay_destinations
 from receivers.store import PREFLIGHT_ACTION, decode_payload, settled_prefix
 from receivers.tables import webhook_events
@@ -188,7 +188,8 @@ class Deliveries:
         if ok or since is None:
             conn.execute(dest_update(destination_id).values(failing_since=None if ok else now))
             return False
-        if (now - since).total_seconds() < self.settings.disable_after:
+        # Scaled with the retry schedule, so tests can compress it too.
+        if (now - since).total_seconds() < DISABLE_AFTER_SECONDS * self.settings.retry_scale:
             return False
         reason = f"disabled: every delivery failed since {since:%Y-%m-%d %H:%M} UTC"
         conn.execute(dest_update(destination_id).values(enabled=False, disabled_reason=reason))

@@ -7,7 +7,7 @@ import ipaddress
 import json
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,16 +70,11 @@ class Destination:
         return self.actions is None or action in self.actions
 
     def to_json(self) -> dict[str, Any]:
-        """The public JSON shape (the secret only where it is created or rotated)."""
-        return {
-            "id": self.id,
-            "url": self.url,
-            "description": self.description,
+        """The public JSON shape: no secrets (the API adds one where it is created or rotated)."""
+        hidden = ("secret", "previous_secret", "previous_until", "cursor")
+        shown = {k: v for k, v in asdict(self).items() if k not in hidden}
+        return shown | {
             "actions": list(self.actions) if self.actions is not None else None,
-            "include_stale": self.include_stale,
-            "include_unrecognised": self.include_unrecognised,
-            "enabled": self.enabled,
-            "disabled_reason": self.disabled_reason,
             "failing_since": self.failing_since.isoformat() if self.failing_since else None,
             "created_at": self.created_at.isoformat(),
         }
@@ -90,7 +85,7 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def url_problem(url: str, settings: RelaySettings, *, resolve: bool = True) -> str | None:
+def url_problem(url: str, settings: RelaySettings) -> str | None:
     """What makes `url` unusable as a destination, in plain words, or None."""
     try:
         parts = urlsplit(url)
@@ -101,8 +96,6 @@ def url_problem(url: str, settings: RelaySettings, *, resolve: bool = True) -> s
         return "the destination URL must start with https:// and name a host"
     if parts.username is not None or parts.password is not None:
         return "the destination URL must not carry credentials (user:password@)"
-    if not resolve:
-        return None
     return address_problem(parts.hostname, parts.port, parts.scheme, settings)
 
 

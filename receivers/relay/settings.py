@@ -27,11 +27,6 @@ class RelaySettings:
         """Seconds to wait before attempt number `attempts + 1`; None when none is left."""
         return SCHEDULE[attempts] * self.retry_scale if attempts < len(SCHEDULE) else None
 
-    @property
-    def disable_after(self) -> float:
-        """Seconds of failing everything after which a destination is disabled (scaled too)."""
-        return DISABLE_AFTER_SECONDS * self.retry_scale
-
 
 def load_relay_settings(env: Mapping[str, str]) -> RelaySettings:
     """Read EVENT_RETENTION_DAYS, RELAY_RETRY_SCALE, RELAY_ALLOW_PRIVATE; list every problem."""
