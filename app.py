@@ -16,12 +16,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import bootstrap
 import receivers
+import receivers.relay
 from bootstrap import sandbox
 from bootstrap.keys.store import KeyStore, effective_env
 from bootstrap.settings import BootstrapSettings, load_bootstrap_settings
 from receivers.access import OperatorToken
 from receivers.db import Database
 from receivers.errors import ConfigurationError, StorageUnavailable
+from receivers.relay import RelaySettings, load_relay_settings
 from receivers.settings import ReceiverSettings, load_receiver_settings
 
 log = logging.getLogger("app")
@@ -36,7 +38,9 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
 
-    receiver_settings, bootstrap_settings = _load_settings(environ, Path(app.instance_path))
+    receiver_settings, bootstrap_settings, relay_settings = _load_settings(
+        environ, Path(app.instance_path)
+    )
     db = Database(receiver_settings.database_url)
     # Callables that stop background threads and close pools, last registered first
     # (tests and embedding code call them; gunicorn simply ends the process).
@@ -56,7 +60,9 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
     # Keys stored on the onboarding page count when the environment has none.
     store = KeyStore(db, app.config["SECRET_KEY"])
     if (effective := effective_env(environ, store.load())) is not environ:
-        receiver_settings, bootstrap_settings = _load_settings(effective, Path(app.instance_path))
+        receiver_settings, bootstrap_settings, _ = _load_settings(
+            effective, Path(app.instance_path)
+        )
 
     emulated = None
     if bootstrap_settings.sandbox:
@@ -76,6 +82,8 @@ def create_app(env: Mapping[str, str] | None = None, instance_path: str | None =
 
     receivers.init_app(app, receiver_settings, db, migrations, token)
     bootstrap.init_app(app, bootstrap_settings, db, token, environ, store)
+    relay_settings = dataclasses.replace(relay_settings, sandbox=bootstrap_settings.sandbox)
+    receivers.relay.init_app(app, relay_settings, db)
     # Always registered: outside sandbox mode it explains that it is not available.
     app.cli.add_command(sandbox.sandbox_cli)
 
@@ -107,10 +115,10 @@ def _strict_transport(response: Response) -> Response:
 
 def _load_settings(
     environ: Mapping[str, str], instance_path: Path
-) -> tuple[ReceiverSettings, BootstrapSettings]:
+) -> tuple[ReceiverSettings, BootstrapSettings, RelaySettings]:
     """Load every package's settings and report all their problems in one message."""
     problems: list[str] = []
-    receiver_settings = bootstrap_settings = None
+    receiver_settings = bootstrap_settings = relay_settings = None
     try:
         receiver_settings = load_receiver_settings(environ, instance_path)
     except ConfigurationError as exc:
@@ -119,9 +127,13 @@ def _load_settings(
         bootstrap_settings = load_bootstrap_settings(environ)
     except ConfigurationError as exc:
         problems.extend(exc.problems)
-    if problems or receiver_settings is None or bootstrap_settings is None:
+    try:
+        relay_settings = load_relay_settings(environ)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
+    if problems or receiver_settings is None or bootstrap_settings is None or not relay_settings:
         raise ConfigurationError(problems)
-    return receiver_settings, bootstrap_settings
+    return receiver_settings, bootstrap_settings, relay_settings
 
 
 def _operator_token(settings: BootstrapSettings, db: Database) -> OperatorToken:

@@ -51,12 +51,19 @@ def parcel_json(state: ParcelState) -> dict[str, Any]:
 
 @blueprint.get("/api/events")
 def list_events() -> Response | tuple[dict[str, Any], int]:
-    """Stored deliveries, newest first, with the signature rejection counts."""
+    """Stored deliveries, newest first, with the signature rejection counts; with `after=ID`
+    the pull feed: ascending from the cursor, and `next_after`."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
     if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
         return json_error(f"limit must be a whole number from 1 to {MAX_LIMIT}", 400)
     action = request.args.get("action") or None
     found = services(current_app)
+    if "after" in request.args:
+        after = request.args["after"]
+        if not after.isdigit():
+            return json_error("after must be an event id (a whole number, 0 for the start)", 400)
+        feed, next_after = found.store.after(int(after), int(raw))
+        return {"events": [event_json(e) for e in feed], "next_after": next_after}, 200
     events = found.store.recent(int(raw), action)
     return {
         "events": [event_json(e) for e in events],

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,6 +67,27 @@ class ParcelState:
     event_id: int | None
 
 
+# On PostgreSQL ids are taken before commit, so a lower id can appear after a higher one; a
+# gap in the ids is trusted to be permanent (a rolled-back or duplicate insert) only once the
+# row after it is older than any write can take (statement timeout 5 s, plus margin).
+GAP_SETTLE = timedelta(seconds=15)
+
+
+def settled_prefix(db: Database, rows: Sequence[Any], after: int, now: datetime) -> int:
+    """The highest id up to which `rows` (ascending ids after `after`) are final: no row with a
+    lower id can still appear. SQLite has one writer, so its ids are committed in order."""
+    cursor = after
+    for row in rows:
+        if (
+            db.dialect == "postgresql"
+            and row.id != cursor + 1
+            and row.received_at > now - GAP_SETTLE
+        ):
+            break
+        cursor = row.id
+    return cursor
+
+
 def decode_payload(body: bytes) -> Any:
     """The parsed JSON of a stored body, or its text when it is not JSON."""
     try:
@@ -112,6 +133,20 @@ class EventStore:
             query = query.where(webhook_events.c.action == action)
         with self.db.begin_read() as conn:
             return [_event(row) for row in conn.execute(query)]
+
+    def after(self, after: int, limit: int) -> tuple[list[StoredEvent], int]:
+        """The pull feed: events with id > `after`, ascending, and the cursor for the next call
+        (never past an event that may still appear: see settled_prefix)."""
+        query = (
+            sa.select(*_EVENT_COLUMNS)
+            .where(webhook_events.c.id > after)
+            .order_by(webhook_events.c.id)
+            .limit(limit)
+        )
+        with self.db.begin_read() as conn:
+            rows = conn.execute(query).all()
+        cursor = settled_prefix(self.db, rows, after, datetime.now(UTC))
+        return [_event(row) for row in rows if row.id <= cursor], cursor
 
     def get(self, event_id: int) -> StoredEvent | None:
         """One stored delivery by id."""

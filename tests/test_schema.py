@@ -60,7 +60,7 @@ def _assert_schema_once(url: str) -> None:
         values = conn.execute(sa.text("SELECT name FROM stored_values")).scalars().all()
     db.dispose()
     # Each branch at its newest revision, once.
-    assert sorted(heads) == ["b0002", "r0005"]
+    assert sorted(heads) == ["b0002", "r0006"]
     assert len(values) == len(set(values))
     # Everyone agreed on the single generated Flask secret.
     assert values.count("flask_secret_key") == 1
@@ -79,7 +79,7 @@ def test_four_processes_upgrade_one_postgresql_database(pg_url: str, tmp_path: P
 
 def test_upgrade_twice_applies_nothing_the_second_time(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'again.sqlite3'}")
-    assert db.upgrade(EVERY_BRANCH) == ["b0002", "r0005"]
+    assert db.upgrade(EVERY_BRANCH) == ["b0002", "r0006"]
     assert db.upgrade(EVERY_BRANCH) == []
     db.dispose()
 
@@ -163,7 +163,7 @@ def test_a_database_from_before_alembic_upgrades_and_keeps_its_rows(
         states = dict(conn.execute(sa.select(attempts.c.id, attempts.c.state)).all())
         heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
     assert states == {"older": "failed", "newer": "applying"}
-    assert sorted(heads) == ["b0002", "r0005"]
+    assert sorted(heads) == ["b0002", "r0006"]
     box = Sandbox(db)
     box.install("sandbox-old", "old-secret")
     assert box.faults(silent_api_changes=True).silent_api_changes is True
@@ -194,10 +194,10 @@ def test_new_api_keys_stored_in_clear_before_the_upgrade_lose_their_secret(
             )
         )
         conn.execute(
-            sa.text("UPDATE alembic_version SET version_num = 'r0002' WHERE version_num = 'r0005'")
+            sa.text("UPDATE alembic_version SET version_num = 'r0002' WHERE version_num = 'r0006'")
         )
 
-    assert db.upgrade(EVERY_BRANCH) == ["r0005"]
+    assert db.upgrade(EVERY_BRANCH) == ["r0006"]
     assert db.upgrade(EVERY_BRANCH) == []
     with db.begin_read() as conn:
         body = bytes(conn.execute(sa.select(webhook_events.c.body)).scalar_one())

@@ -142,6 +142,7 @@ def _render(
         nonce=nonce,
         css=Markup(_asset("onboarding.css")),  # noqa: S704 (our own packaged file, not input)
         js=Markup(_asset("onboarding.js")),  # noqa: S704 (our own packaged file, not input)
+        destinations_js=Markup(_asset("destinations.js")),  # noqa: S704 (as above)
         plan=plan,
         plan_error=plan_error,
         rows=rows,

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bootstrap.sandbox import control, credentials, faults, integrations, parcels, v3
+from bootstrap.sandbox import catcher, control, credentials, faults, integrations, parcels, v3
 from bootstrap.sandbox.errors import IntegrationNotFound, Refused, ValidationFailed
 from bootstrap.sandbox.runtime import Sandbox
 from receivers.errors import StorageUnavailable
@@ -38,6 +38,7 @@ def create_sandbox_app(box: Sandbox) -> Flask:
     app.extensions["sandbox"] = box
     app.register_blueprint(blueprint)
     app.register_blueprint(v3.blueprint)
+    app.register_blueprint(catcher.blueprint)
     app.register_blueprint(parcels.blueprint)
     app.register_blueprint(control.blueprint, url_prefix="/_control")
     app.before_request(faults.before_request)
