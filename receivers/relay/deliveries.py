@@ -137,13 +137,15 @@ class Deliveries:
                 .order_by(d.event_id, d.id)
             ).all()
         return [
-            Claimed(row.id, row.webhook_id, json.loads(row.log), bytes(row.body).decode())
-            if row.body is not None  # a test delivery
-            else Claimed(
+            Claimed(
                 row.id,
                 row.webhook_id,
                 json.loads(row.log),
-                envelope(row.action, row.received_at, decode_payload(row.event_body), row.source),
+                bytes(row.body).decode()  # a test delivery
+                if row.body is not None
+                else envelope(
+                    row.action, row.received_at, decode_payload(row.event_body), row.source
+                ),
             )
             for row in rows
         ]
@@ -170,15 +172,14 @@ class Deliveries:
                     "b_next": now + timedelta(seconds=delay or 0),
                 }
             )
-        values: dict[str, Any] = {n: sa.bindparam(f"b_{n}") for n in ("state", "log", "next")}
-        values["next_attempt_at"] = values.pop("next")
+        by_row = delivery_update(d.id == sa.bindparam("b_id")).values(
+            state=sa.bindparam("b_state"),
+            log=sa.bindparam("b_log"),
+            next_attempt_at=sa.bindparam("b_next"),
+            claimed_until=None,
+        )
         with self.db.begin_write() as conn:
-            conn.execute(
-                delivery_update(d.id == sa.bindparam("b_id")).values(
-                    {**values, "claimed_until": None}
-                ),
-                updates,
-            )
+            conn.execute(by_row, updates)
             return self._track_failing(conn, destination.id, any(r.ok for r in results), now)
 
     def _track_failing(self, conn: Any, destination_id: int, ok: bool, now: datetime) -> bool:
