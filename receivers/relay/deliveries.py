@@ -217,17 +217,13 @@ class Deliveries:
     def retry(self, delivery_id: int) -> int:
         """Make a delivery due now; returns its destination. The schedule counts the attempts
         in its log, so a failed delivery retried by hand that fails again is failed again."""
+        due = delivery_update(d.id == delivery_id).values(
+            state="retrying", next_attempt_at=datetime.now(UTC)
+        )
         with self.db.begin_write() as conn:
-            found: int | None = conn.execute(
-                sa.select(d.destination_id).where(d.id == delivery_id)
-            ).scalar()
-            if found is None:
-                raise NotFound(f"no delivery with id {delivery_id}")
-            conn.execute(
-                delivery_update(d.id == delivery_id).values(
-                    state="retrying", next_attempt_at=datetime.now(UTC)
-                )
-            )
+            found = conn.execute(due.returning(d.destination_id)).scalar()
+        if found is None:
+            raise NotFound(f"no delivery with id {delivery_id}")
         return int(found)
 
     def recent(

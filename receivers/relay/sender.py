@@ -1,11 +1,9 @@
 """The relay dispatcher: fans stored events out, sends them signed, retries on the schedule.
 
-One supervisor thread keeps sender threads per enabled destination (and prunes hourly), so a
-slow or dead destination only ever holds up its own deliveries. A sender fans its destination
-out, claims a batch, sends it in parallel over a keep-alive connection pool and records the
-results; it waits for new events only when a round found nothing left to do. Two senders per
-destination (claims lock rows, like two relay processes), so one sends while the other reads
-or writes the database.
+A supervisor thread keeps two sender threads per enabled destination (so a slow or dead one
+holds up only its own deliveries) and prunes hourly. A sender fans its destination out, claims
+a batch, sends it in parallel over keep-alive connections, records the results, and waits only
+when a round found nothing to do; two (claims lock rows) overlap the database and the sends.
 """
 
 from __future__ import annotations
