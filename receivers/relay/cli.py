@@ -24,7 +24,7 @@ def relay_command() -> None:
     # Acknowledging Sendcloud comes first, forwarding is asynchronous: on a machine shared with
     # the receiver, the relay takes the CPU the receiver leaves idle and catches up after a
     # burst (docs/performance.md).
-    os.nice(10)
+    os.nice(19)
     # A dyno restart sends SIGTERM: finish the sends in flight and record them (no resends).
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     try:
