@@ -72,6 +72,7 @@ def test_reconciled_events_reach_a_destination_verified_and_marked_as_reconciled
     assert by_parcel[1]["data"]["parcel"]["status"]["id"] == 1000
 
 
+@pytest.mark.slow  # a `flask --app app relay` subprocess
 @pytest.mark.parametrize("relay_first", [False, True], ids=["keys_then_relay", "relay_then_keys"])
 def test_a_relay_process_forwards_webhooks_signed_with_keys_stored_on_the_page(
     make_app: Callable[..., Flask],
