@@ -1,5 +1,5 @@
-"""The emulated Sendcloud as one Flask app: the OAuth2 token endpoint, API v2 integrations (v3 in
-`v3`) and the Service Points API's carriers, with Sendcloud's and Hydra's error bodies."""
+"""The emulated Sendcloud as one Flask app: OAuth2 tokens, integrations (API v2 and v3), the
+Service Points API's carriers, with Sendcloud's and Hydra's error bodies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bootstrap.sandbox import catcher, control, credentials, faults, integrations, parcels, v3
+from bootstrap.sandbox import catcher, control, credentials, faults, integrations, parcels
+from bootstrap.sandbox import v3 as v3_api
 from bootstrap.sandbox.errors import IntegrationNotFound, Refused, ValidationFailed
 from bootstrap.sandbox.runtime import Sandbox
 from receivers.errors import StorageUnavailable
@@ -37,7 +38,6 @@ def create_sandbox_app(box: Sandbox) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider attribute
     app.extensions["sandbox"] = box
     app.register_blueprint(blueprint)
-    app.register_blueprint(v3.blueprint)
     app.register_blueprint(catcher.blueprint)
     app.register_blueprint(parcels.blueprint)
     app.register_blueprint(control.blueprint, url_prefix="/_control")
@@ -73,7 +73,7 @@ def oauth_error(code: int, error: str, description: str, hint: str | None = None
 
 
 def _handle(exc: Exception) -> Response:
-    if request.path.startswith("/api/v3") and (answer := v3.error_answer(exc)) is not None:
+    if request.path.startswith("/api/v3") and (answer := v3_api.error_answer(exc)) is not None:
         return answer
     if isinstance(exc, Refused):
         return v2_error(exc.code, exc.message)
@@ -144,28 +144,38 @@ def token() -> Response:
     return response
 
 
-def _json_body() -> Any:
+def _json_body(v3: bool) -> Any:
     try:
         return json.loads(request.get_data(as_text=True))
     except ValueError as exc:
-        raise Refused(400, f"JSON parse error - {exc}") from exc
+        said = "JSON decode error:" if v3 else "JSON parse error -"
+        raise Refused(400, f"{said} {exc}") from exc
 
 
 # Both spellings, as clients write either (Sendcloud's docs omit the trailing slash).
 @blueprint.get("/api/v2/integrations")
 @blueprint.get("/api/v2/integrations/")
-def list_integrations() -> Response:
-    """All integrations of the account, as a bare JSON array."""
+@blueprint.get("/api/v3/integrations", defaults={"v3": True})
+def list_integrations(v3: bool = False) -> Response:
+    """All integrations of the account: a bare JSON array (v3: in "data", no pagination keys)."""
     credentials.authenticate(_box().db)
     with _box().db.begin_read() as conn:
-        rows = integrations.all_rows(conn, request.args.get("ordering"))
+        rows = integrations.all_rows(conn, None if v3 else request.args.get("ordering"))
+    if v3:
+        return jsonify({"data": [v3_api.as_v3(row) for row in rows]})
     return jsonify([integrations.as_integration(row) for row in rows])
 
 
 @blueprint.route("/api/v2/integrations/<int:integration_id>", methods=_ONE_METHODS)
 @blueprint.route("/api/v2/integrations/<int:integration_id>/", methods=_ONE_METHODS)
-def one_integration(integration_id: int) -> Response:
-    """GET, PATCH (partial), PUT (all writable fields) or DELETE one integration."""
+@blueprint.route(
+    "/api/v3/integrations/<int:integration_id>",
+    methods=["GET", "PATCH", "DELETE"],
+    defaults={"v3": True},
+)
+def one_integration(integration_id: int, v3: bool = False) -> Response:
+    """GET, PATCH (partial), PUT (v2 only: all writable fields) or DELETE one integration;
+    v3 answers in "data", and a PATCH with 204 (webhook_url may be null)."""
     credentials.authenticate(_box().db)
     box = _box()
     if request.method == "DELETE":
@@ -175,9 +185,10 @@ def one_integration(integration_id: int) -> Response:
     if row is None:
         raise IntegrationNotFound(integration_id)
     if request.method == "GET":
-        return jsonify(integrations.as_integration(row))
-    row = box.update(integration_id, _json_body(), partial=request.method == "PATCH")
-    return jsonify(integrations.as_update(row))
+        return jsonify({"data": v3_api.as_v3(row)} if v3 else integrations.as_integration(row))
+    partial = request.method == "PATCH"
+    row = box.update(integration_id, _json_body(v3), partial=partial, v3=v3)
+    return Response(status=204) if v3 else jsonify(integrations.as_update(row))
 
 
 # Sendcloud serves this from its Service Points API host (servicepoints.sendcloud.sc/api/v2).

@@ -33,6 +33,12 @@ class IssuedToken:
     scope: str
 
 
+def _oauth2_only(db: Database, integration_id: int) -> bool:
+    with db.begin_read() as conn:
+        query = sa.select(integrations.c.oauth2_only).where(integrations.c.id == integration_id)
+        return bool(conn.execute(query).scalar_one_or_none())
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -48,15 +54,6 @@ def check_keys(db: Database, public_key: str, secret_key: str) -> Client | None:
     if not hmac.compare_digest(secret_key.encode(), str(row.secret_key).encode()):
         return None
     return Client(public_key=row.public_key, integration_id=row.integration_id)
-
-
-def basic_allowed(db: Database, client: Client) -> bool:
-    """False once the integration has "Use OAuth2 authentication" ticked."""
-    with db.begin_read() as conn:
-        flag = conn.execute(
-            sa.select(integrations.c.oauth2_only).where(integrations.c.id == client.integration_id)
-        ).scalar_one_or_none()
-    return not flag
 
 
 def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> IssuedToken:
@@ -101,7 +98,7 @@ def authenticate(db: Database) -> Client:
         auth = request.authorization
         client = check_keys(db, auth.username or "", auth.password or "")
         # "Use OAuth2 authentication" ticked in the panel: Basic auth fails from then on.
-        if client is not None and not basic_allowed(db, client):
+        if client is not None and _oauth2_only(db, client.integration_id):
             client = None
     elif not scheme:
         raise Refused(401, "Authentication credentials were not provided.")

@@ -79,13 +79,8 @@ def update(db: Database, **changes: Any) -> Faults:
     if "fail_next" in changes:
         # Arming forced failures describes them whole: what is not given takes its default
         # instead of a previous arming's, so `fail_next=2` alone always means two envoy 503s.
-        defaults = Faults()
-        failure = {
-            "fail_status": defaults.fail_status,
-            "fail_body": defaults.fail_body,
-            "fail_path": "",
-        }
-        changes = {**failure, **changes}
+        failure = dataclasses.asdict(Faults())
+        changes = {k: failure[k] for k in ("fail_status", "fail_body", "fail_path")} | changes
     if changes:
         with db.begin_write() as conn:
             conn.execute(faults.update().where(faults.c.id == 1).values(**changes))
