@@ -39,11 +39,8 @@ def desired_state(
     fallback: tuple[str, str] | None = None,
     chosen: Chosen | None = None,
 ) -> Desired:
-    """The desired settings, from the newest `applied` attempt (whose change Sendcloud took).
-
-    Webhook URL: PUBLIC_URL, else the one last applied, else the `fallback` (base URL, words).
-    Service points: as `chosen`, else as last applied, else the environment's.
-    """
+    """The desired settings: each from PUBLIC_URL or `chosen`, else the newest `applied` attempt,
+    else `fallback` (URL: base and words) or the environment (service points)."""
     last = applied.target if applied else None
     since = f"last applied {applied.started_at:%Y-%m-%d %H:%M:%S} UTC" if applied else ""
     if chosen is not None:

@@ -1,8 +1,5 @@
-"""Every error the bootstrap raises; str() of each is a plain-words message safe to show.
-
-None of them ever carries a key, token or signature: messages are built from status codes,
-integration ids and the text Sendcloud put in its error envelope.
-"""
+"""Every error the bootstrap raises; str() is plain words safe to show, never a key, token or
+signature (built from status codes, integration ids and Sendcloud's error text)."""
 
 from __future__ import annotations
 

@@ -26,10 +26,7 @@ class FieldChange(NamedTuple):
 
 @dataclass(frozen=True, eq=False)
 class OwnedSettings:
-    """The settings this service writes; everything else in an integration is the merchant's.
-
-    None means unknown (in what Sendcloud reported) or left alone (in what we set).
-    """
+    """The settings this service writes (the rest is the merchant's); None: unknown or not set."""
 
     webhook_url: str | None = _owned("Webhook URL")
     webhook_active: bool | None = _owned("Webhooks on")

@@ -1,8 +1,5 @@
-"""The SQLAlchemy Core engine, schema upgrades (Alembic) and small storage primitives.
-
-Each package keeps its Alembic revisions in its own folder (a branch); `Database.upgrade`
-applies the missing ones, safely when several workers or instances start at the same moment.
-"""
+"""The SQLAlchemy Core engine, Alembic upgrades (one branch per package, safe when many
+processes start at once) and small storage primitives."""
 
 from __future__ import annotations
 

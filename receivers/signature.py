@@ -69,11 +69,8 @@ def sign(body: bytes, key: str) -> str:
 
 
 def verify(body: bytes, header: str | None, keys: SigningKeys) -> str:
-    """Return which key signed `body` ("current" or "previous"); raise SignatureRejected otherwise.
-
-    `body` must be the raw request bytes: the signature covers them exactly, so the body
-    is neither parsed nor re-serialised before this check.
-    """
+    """Which key signed `body` ("current" or "previous"); raise SignatureRejected otherwise."""
+    # `body` must be the raw request bytes: the signature covers them exactly.
     if not keys.current and not keys.previous:
         raise SignatureRejected(RejectionCause.NO_KEY)
     presented = (header or "").strip().lower()

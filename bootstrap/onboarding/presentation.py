@@ -72,10 +72,8 @@ _STATE_ADVICE = {
 
 
 def advice(state: str, steps: Iterable[Mapping[str, Any]], hint: str | None = None) -> str | None:
-    """The next thing to do for an attempt in `state`, or None when nothing is needed.
-
-    A failure's own hint (e.g. which auth mode to use) is more precise than a step's advice.
-    """
+    """The next thing to do for an attempt in `state`, or None when nothing is needed."""
+    # A failure's own hint (e.g. which auth mode to use) is more precise than a step's advice.
     if state == "failed":
         if hint:
             return hint

@@ -31,8 +31,7 @@ _ONE_METHODS = ["GET", "PATCH", "PUT", "DELETE"]
 
 
 def create_sandbox_app(box: Sandbox) -> Flask:
-    """A separate Flask app that answers like Sendcloud (token server, API v2 and v3, the
-    Service Points API's carriers, and the control API)."""
+    """A separate Flask app that answers like Sendcloud, plus the control API."""
     app = Flask("bootstrap.sandbox")
     # Keep Sendcloud's field order in bodies (jsonify sorts keys by default).
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider attribute
@@ -98,11 +97,8 @@ def _handle(exc: Exception) -> Response:
 # Sendcloud's OpenAPI securitySchemes spell the token URL with a trailing slash.
 @blueprint.post("/oauth2/token/")
 def token() -> Response:
-    """client_credentials grant; the client authenticates by HTTP Basic or form fields.
-
-    Checked in fosite's (Hydra's) order: a body, then grant_type, then the client, then the
-    grant and the scope.
-    """
+    """client_credentials grant; the client authenticates by HTTP Basic or form fields."""
+    # Checked in fosite's (Hydra's) order: body, grant_type, client, then grant and scope.
     if not request.get_data():
         return oauth_error(
             400, "invalid_request", INVALID_REQUEST, "The POST body can not be empty."

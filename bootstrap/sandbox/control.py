@@ -1,9 +1,6 @@
-"""TEST-ONLY: the sandbox's request log and its control API (/_control/…), so tests and
-developers assert on what the emulated Sendcloud received, switch faults, and trigger webhooks.
-
-Guarded by HTTP Basic with the sandbox keys: in zero-config mode the sandbox is mounted on
-the service itself, and a stranger must not be able to make it POST webhooks around.
-"""
+"""TEST-ONLY: the request log and the control API (/_control/…: what was received, faults,
+triggers), behind HTTP Basic with the sandbox keys: mounted on the service, it must not POST
+webhooks for strangers."""
 
 from __future__ import annotations
 

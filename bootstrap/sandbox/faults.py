@@ -1,7 +1,4 @@
-"""TEST-ONLY fault injection: Sendcloud's rate limit, forced failures, latency, lost webhooks.
-
-All switches are off unless a test (or an operator, through the control API) turns them on.
-"""
+"""TEST-ONLY fault injection (all off by default): rate limit, failures, latency, lost webhooks."""
 
 from __future__ import annotations
 

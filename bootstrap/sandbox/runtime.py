@@ -110,10 +110,7 @@ class Sandbox:
     def panel_update(
         self, integration_id: int = 1, *, notify: bool = True, **fields: Any
     ) -> dict[str, Any]:
-        """Change an integration as its owner would in the Sendcloud panel.
-
-        Emits integration_updated like Sendcloud (notify=False: silent test set-up).
-        """
+        """Change an integration in the Sendcloud panel: integration_updated unless notify=False."""
         unknown = set(fields) - set(integrations.PANEL_FIELDS)
         if unknown:
             raise ValidationFailed({"panel": [f"{name}: not a panel setting." for name in unknown]})
@@ -129,10 +126,8 @@ class Sandbox:
         )
 
     def delete(self, integration_id: int) -> None:
-        """DELETE an integration; queue integration_deleted to its webhook if active.
-
-        Its keys stay valid, so a client observes the 404 afterwards.
-        """
+        """DELETE an integration, queue integration_deleted to its webhook if active; its keys stay
+        valid, so a client observes the 404 afterwards."""
         with self.db.begin_write() as conn:
             current = integrations.get(conn, integration_id)
             if current is None:
