@@ -24,13 +24,8 @@ class Desired:
     sources: dict[str, str]
 
     def to_json(self) -> dict[str, Any]:
-        """The four owned fields (no carriers shows as none) and their `sources`."""
-        carriers = list(self.settings.service_point_carriers or ())
-        return {
-            **self.settings.to_json(),
-            "service_point_carriers": carriers,
-            "sources": self.sources,
-        }
+        """The four owned fields as shown, and their `sources`."""
+        return self.settings.shown() | {"sources": self.sources}
 
 
 def desired_state(

@@ -55,6 +55,10 @@ class OwnedSettings:
             found["service_point_carriers"] = list(self.service_point_carriers)
         return found
 
+    def shown(self) -> dict[str, Any]:
+        """All four fields as the page and the API show them (no carriers: an empty list)."""
+        return self.to_json() | {"service_point_carriers": list(self.service_point_carriers or ())}
+
     def patch_body(self) -> dict[str, Any]:
         """The PATCH body: only the fields this value sets (never PUT, never the merchant's)."""
         return {name: value for name, value in self.to_json().items() if value is not None}

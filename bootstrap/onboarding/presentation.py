@@ -124,14 +124,6 @@ def in_words(value: Any) -> str:
     return str(value)
 
 
-def planned(desired: OwnedSettings) -> dict[str, Any]:
-    """The owned fields as the page and the API show the plan (no carriers shows as none)."""
-    return {
-        **desired.to_json(),
-        "service_point_carriers": list(desired.service_point_carriers or ()),
-    }
-
-
 def diff_rows(
     current: Mapping[str, Any], wanted: Mapping[str, Any], changed: Sequence[str]
 ) -> list[DiffRow]:

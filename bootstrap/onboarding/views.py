@@ -22,7 +22,6 @@ from bootstrap.onboarding.presentation import (
     STATE_LABELS,
     advice,
     diff_rows,
-    planned,
     state_label,
     when,
 )
@@ -130,7 +129,7 @@ def _render(
     rows = []
     if plan is not None:
         changed = [change.name for change in plan.changes]
-        rows = diff_rows(plan.current.to_json(), planned(plan.desired), changed)
+        rows = diff_rows(plan.current.to_json(), plan.desired.shown(), changed)
     if attempt is not None:
         attempt["advice"] = advice(attempt["state"], attempt["steps"], attempt.get("hint"))
     nonce = secrets.token_urlsafe(16)
