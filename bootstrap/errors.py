@@ -11,9 +11,11 @@ AUTH_HINT = (
 
 
 class BootstrapError(Exception):
-    """Base of the bootstrap's errors."""
+    """Base of the bootstrap's errors; `hint` says what to do about it, when known."""
 
-    hint: str | None = None
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class InvalidDesiredSettings(BootstrapError):
@@ -31,10 +33,6 @@ class PublicUrlUnknown(BootstrapError):
 class PreflightFailed(BootstrapError):
     """Our own public webhook URL did not accept a correctly signed test delivery."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
 
 class NothingToUndo(BootstrapError):
     """No earlier change by this service is recorded, so there is nothing to restore."""
@@ -48,9 +46,8 @@ class SendcloudError(BootstrapError):
     """Sendcloud could not be used; `status` is the last HTTP status, if any."""
 
     def __init__(self, message: str, status: int | None = None, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, hint)
         self.status = status
-        self.hint = hint
 
 
 class SendcloudUnavailable(SendcloudError):

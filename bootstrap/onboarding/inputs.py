@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,27 +77,12 @@ def from_json(body: Any, defaults: ApplyRequest) -> ApplyRequest:
     try:
         loaded: dict[str, Any] = _ApplySchema().load(body)
     except ValidationError as exc:
+        messages = exc.messages_dict.items()
         raise InvalidInput(
-            [f"{name}: {' '.join(map(str, _flat(msgs)))}" for name, msgs in _messages(exc)]
+            [f"{name}: {' '.join(map(str, msgs))}" for name, msgs in messages]
         ) from exc
-    request = ApplyRequest(
-        service_point_enabled=loaded.get("service_point_enabled", defaults.service_point_enabled),
-        service_point_carriers=loaded.get(
-            "service_point_carriers", defaults.service_point_carriers
-        ),
-        wait_seconds=loaded.get("wait_seconds", defaults.wait_seconds),
-    )
+    # The schema's fields are ApplyRequest's: what the body leaves out keeps its default.
+    request = dataclasses.replace(defaults, **loaded)
     if request.service_point_enabled and not request.service_point_carriers:
         raise InvalidInput([NO_CARRIER])
     return request
-
-
-def _messages(exc: ValidationError) -> list[tuple[str, Any]]:
-    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
-    return [(str(name), msgs) for name, msgs in messages.items()]
-
-
-def _flat(messages: Any) -> list[Any]:
-    if isinstance(messages, list):
-        return [item for message in messages for item in _flat(message)]
-    return [messages]
