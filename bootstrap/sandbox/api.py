@@ -124,16 +124,10 @@ def token() -> Response:
     if refused := [scope for scope in scopes if scope != "api"]:
         hint = f"The OAuth 2.0 Client is not allowed to request scope '{refused[0]}'."
         return oauth_error(400, "invalid_scope", INVALID_SCOPE, hint)
-    issued = credentials.issue_token(
-        _box().db, client, " ".join(scopes), _box().config.token_lifetime
-    )
+    scope, lifetime = " ".join(scopes), _box().config.token_lifetime
+    token = credentials.issue_token(_box().db, client, scope, lifetime)
     response = jsonify(
-        {
-            "access_token": issued.access_token,
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-            "token_type": "bearer",
-        }
+        {"access_token": token, "expires_in": lifetime, "scope": scope, "token_type": "bearer"}
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

@@ -24,15 +24,6 @@ class Client:
     scope: str = "api"
 
 
-@dataclass(frozen=True, repr=False)
-class IssuedToken:
-    """A fresh access token; only its hash is stored."""
-
-    access_token: str
-    expires_in: int
-    scope: str
-
-
 def _oauth2_only(db: Database, integration_id: int) -> bool:
     with db.begin_read() as conn:
         query = sa.select(integrations.c.oauth2_only).where(integrations.c.id == integration_id)
@@ -56,8 +47,8 @@ def check_keys(db: Database, public_key: str, secret_key: str) -> Client | None:
     return Client(public_key=row.public_key, integration_id=row.integration_id)
 
 
-def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> IssuedToken:
-    """Store (the hash of) a new Hydra-style access token valid for `lifetime` seconds."""
+def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> str:
+    """A new Hydra-style access token valid for `lifetime` seconds; only its hash is stored."""
     token = "ory_at_" + secrets.token_urlsafe(32) + "." + secrets.token_urlsafe(16)
     now = now_ms()
     with db.begin_write() as conn:
@@ -70,7 +61,7 @@ def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> Issu
                 expires_ms=now + lifetime * 1000,
             )
         )
-    return IssuedToken(access_token=token, expires_in=lifetime, scope=scope)
+    return token
 
 
 def check_token(db: Database, token: str) -> Client | None:
