@@ -132,14 +132,9 @@ class Database:
                 pool_reset_on_return=None,
                 pool_size=2,
             )
-        self._schema_ready = False
+        self.schema_ready = False  # True once `upgrade` has succeeded in this process
         self.last_write_failure: tuple[float, str] | None = None
         self._probed_at = -PROBE_SECONDS
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True when the store is a SQLite file."""
-        return self.dialect == "sqlite"
 
     def dispose(self) -> None:
         """Close every pooled connection and file (tests, and after fork in gunicorn)."""
@@ -204,16 +199,11 @@ class Database:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "heads")
             after = set(MigrationContext.configure(conn).get_current_heads())
-        self._schema_ready = True
+        self.schema_ready = True
         applied = sorted(after - before)
         if applied:
             log.info("schema_upgraded heads=%s", ",".join(applied))
         return applied
-
-    @property
-    def schema_ready(self) -> bool:
-        """True once `upgrade` has succeeded in this process."""
-        return self._schema_ready
 
     def insert(self, table: sa.Table) -> Any:
         """This dialect's INSERT, which has `on_conflict_do_nothing/do_update`."""

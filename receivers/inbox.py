@@ -91,7 +91,7 @@ class Inbox:
         newest: its id and outcome, or None when it was already stored."""
         params = _params(event_hash, c) | {"source": "webhook"} | row
         kind = c.kind
-        if self.db.is_sqlite:
+        if self.db.dialect == "sqlite":
             # One short IMMEDIATE transaction; begin_write syncs the WAL after it.
             with self.db.begin_write() as conn:
                 if kind and conn.execute(self._upsert[kind], params).rowcount != 1:
