@@ -19,12 +19,8 @@ class RejectionCause(Enum):
     MALFORMED = "not_64_hex_characters"
     MISMATCH = "matches_no_configured_key"
 
-    @property
-    def explanation(self) -> str:
-        """Plain words for the operator (never includes keys, signatures or the body)."""
-        return _EXPLANATIONS[self]
 
-
+# Plain words for the operator (never keys, signatures or the body).
 _EXPLANATIONS = {
     RejectionCause.NO_KEY: (
         "no webhook secret is configured (SENDCLOUD_WEBHOOK_SECRET or SENDCLOUD_SECRET_KEY), "
@@ -46,7 +42,7 @@ class SignatureRejected(Exception):
 
     def __init__(self, cause: RejectionCause) -> None:
         self.cause = cause
-        super().__init__(cause.explanation)
+        super().__init__(_EXPLANATIONS[cause])
 
 
 @dataclass(frozen=True, repr=False)
