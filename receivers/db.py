@@ -187,8 +187,7 @@ class Database:
             yield conn
 
     def upgrade(self, locations: Sequence[Path]) -> list[str]:
-        """Apply the missing Alembic revisions of every branch in `locations`, once, even when
-        many processes call this at once; returns the revisions applied."""
+        """Apply (and return) the missing revisions of every branch, once however many call."""
         config = _alembic_config(tuple(locations))
         with self.begin_write() as conn:
             if self.dialect == "postgresql":

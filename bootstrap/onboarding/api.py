@@ -19,8 +19,7 @@ blueprint = Blueprint("onboarding_api", __name__)
 @blueprint.get("/api/onboarding")
 @api_token_required
 def state() -> Response:
-    """The latest attempt (re-checked against Sendcloud), or the planned change if none;
-    with the `desired` settings and where each comes from."""
+    """The latest attempt (re-checked against Sendcloud), else the plan; with `desired`."""
     found = services(current_app)
     try:
         wanted = current_desired().to_json()

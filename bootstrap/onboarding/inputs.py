@@ -37,8 +37,7 @@ class InvalidInput(ValueError):
 
 
 def from_form(form: MultiDict[str, str]) -> ApplyRequest:
-    """Read the page's form: a service-points checkbox, and the carriers as ticked boxes or
-    as a comma-separated text (when Sendcloud's list could not be read)."""
+    """The page's form: a service-points box, carriers ticked or typed (Sendcloud's list unread)."""
     enabled = form.get("service_point_enabled") in ("on", "true", "1")
     carriers, problems = parse_carriers(",".join(form.getlist("service_point_carriers")))
     if enabled and not carriers and not problems:

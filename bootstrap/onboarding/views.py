@@ -38,8 +38,7 @@ CARRIERS_FORBIDDEN = (
 
 
 def request_base() -> str:
-    """The webhook base for this request: PUBLIC_URL, else its scheme and host (with real keys
-    only a public https host name; InvalidDesiredSettings otherwise)."""
+    """The webhook base for this request (`addresses.webhook_base`)."""
     return webhook_base(services(current_app).settings, request.url_root)
 
 

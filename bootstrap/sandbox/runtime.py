@@ -99,8 +99,7 @@ class Sandbox:
     def update(
         self, integration_id: int, body: Any, partial: bool, v3: bool = False
     ) -> dict[str, Any]:
-        """PATCH (partial) or PUT an integration like Sendcloud; queue integration_updated
-        unless the `silent_api_changes` fault is on."""
+        """PATCH or PUT like Sendcloud; integration_updated unless `silent_api_changes` is on."""
         return self._change(
             integration_id,
             lambda current: integrations.clean_update(body, current, partial, v3),

@@ -87,8 +87,7 @@ def backoff(exc: Exception, remaining: float) -> bool | float:
 
 
 def retried(caller: stamina.RetryingCaller, budget: float, call: Callable[[], T], what: str) -> T:
-    """`call()`, retried by `caller` while its Transient problems fit in `budget` seconds;
-    then SendcloudUnavailable in plain words."""
+    """`call()`, retried while Transient problems fit in `budget` s, else SendcloudUnavailable."""
     deadline = time.monotonic() + budget
     tries = 0
 

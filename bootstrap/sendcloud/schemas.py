@@ -58,8 +58,7 @@ def load_integration(body: Any, v3: bool = False) -> Integration:
 
 
 def load_update_response(body: Any, v3: bool = False) -> dict[str, Any]:
-    """Parse a PATCH answer (an IntegrationUpdate) into the owned fields it reports;
-    v3's 204 has no body and reports none."""
+    """The owned fields a PATCH answer (IntegrationUpdate) reports; none in v3's bodiless 204."""
     if v3 and body is None:
         return {}
     body = _unwrapped(body, v3)
