@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from bootstrap.owned import OwnedSettings
+from receivers.schemas import INTEGRATION_ACTIONS
 from receivers.store import IntegrationState, StoredEvent
 
 STATES = (
@@ -32,7 +33,6 @@ STEPS = (
     ("webhook_received", "Webhook received"),
 )
 STEP_LABELS = dict(STEPS)
-INTEGRATION_ACTIONS = ("integration_updated", "integration_connected", "integration_deleted")
 
 
 @dataclass(frozen=True)
