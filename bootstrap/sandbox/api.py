@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from bootstrap.sandbox import catcher, control, credentials, faults, integrations, parcels
 from bootstrap.sandbox import v3 as v3_api
-from bootstrap.sandbox.errors import IntegrationNotFound, Refused, ValidationFailed
+from bootstrap.sandbox.errors import IntegrationNotFound, Refused, TriggerFailed, ValidationFailed
 from bootstrap.sandbox.runtime import Sandbox
 from receivers.errors import StorageUnavailable
 
@@ -78,8 +78,8 @@ def _handle(exc: Exception) -> Response:
         return v2_error(exc.code, exc.message)
     if isinstance(exc, IntegrationNotFound):
         return v2_error(404, NOT_FOUND)
-    if isinstance(exc, ValidationFailed):
-        return v2_error(400, exc.message)
+    if isinstance(exc, ValidationFailed | TriggerFailed):
+        return v2_error(400, str(exc))
     if isinstance(exc, StorageUnavailable):
         return v2_error(503, "Service temporarily unavailable.")
     if isinstance(exc, HTTPException):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bootstrap.sandbox import credentials
-from bootstrap.sandbox.errors import IntegrationNotFound, Refused, TriggerFailed, ValidationFailed
+from bootstrap.sandbox.errors import IntegrationNotFound, Refused
 from bootstrap.sandbox.tables import now_ms, requests_log
 from receivers.db import Database
 
@@ -150,13 +150,8 @@ def panel(integration_id: int) -> Response:
     """Change the integration "in the Sendcloud panel" (emits integration_updated)."""
     fields = _body()
     notify = bool(fields.pop("notify", True))
-    try:
-        row = current_app.extensions["sandbox"].panel_update(
-            integration_id, notify=notify, **fields
-        )
-    except ValidationFailed as exc:
-        raise Refused(400, exc.message) from exc
-    return jsonify(row)
+    box = current_app.extensions["sandbox"]
+    return jsonify(box.panel_update(integration_id, notify=notify, **fields))
 
 
 @blueprint.post("/trigger")
@@ -167,10 +162,7 @@ def trigger() -> Response:
     integration_id = int(options.pop("integration_id", 1))
     # No `url` here: over HTTP the sandbox only ever POSTs to the configured webhook URL.
     options.pop("url", None)
-    try:
-        attempt = current_app.extensions["sandbox"].trigger(
-            action, integration_id=integration_id, **options
-        )
-    except TriggerFailed as exc:
-        raise Refused(400, str(exc)) from exc
+    attempt = current_app.extensions["sandbox"].trigger(
+        action, integration_id=integration_id, **options
+    )
     return jsonify(attempt.to_json())
