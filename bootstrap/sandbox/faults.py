@@ -63,10 +63,7 @@ def read(db: Database) -> Faults:
         row = conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
     if row is None:
         return Faults()
-    values = row._asdict()
-    values.pop("id")
-    flags = {name: bool(values[name]) for name in ("rate_limit", "silent_api_changes")}
-    return Faults(**{**values, **flags})
+    return Faults(**{name: value for name, value in row._asdict().items() if name != "id"})
 
 
 def update(db: Database, **changes: Any) -> Faults:
