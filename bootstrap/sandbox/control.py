@@ -112,8 +112,7 @@ def _body() -> dict[str, Any]:
 @blueprint.get("/requests")
 def requests_seen() -> Response:
     """The request log (no secrets), oldest first; ?after=ID for newer ones only."""
-    after = request.args.get("after", "0")
-    rows = current_app.extensions["sandbox"].requests(int(after) if after.isdigit() else 0)
+    rows = current_app.extensions["sandbox"].requests(request.args.get("after", 0, type=int))
     return jsonify([row.to_json() for row in rows])
 
 
