@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
@@ -118,22 +120,19 @@ def _load_settings(
 ) -> tuple[ReceiverSettings, BootstrapSettings, RelaySettings]:
     """Load every package's settings and report all their problems in one message."""
     problems: list[str] = []
-    receiver_settings = bootstrap_settings = relay_settings = None
-    try:
-        receiver_settings = load_receiver_settings(environ, instance_path)
-    except ConfigurationError as exc:
-        problems.extend(exc.problems)
-    try:
-        bootstrap_settings = load_bootstrap_settings(environ)
-    except ConfigurationError as exc:
-        problems.extend(exc.problems)
-    try:
-        relay_settings = load_relay_settings(environ)
-    except ConfigurationError as exc:
-        problems.extend(exc.problems)
-    if problems or receiver_settings is None or bootstrap_settings is None or not relay_settings:
+    loaded: list[Any] = []
+    for load in (
+        functools.partial(load_receiver_settings, environ, instance_path),
+        functools.partial(load_bootstrap_settings, environ),
+        functools.partial(load_relay_settings, environ),
+    ):
+        try:
+            loaded.append(load())
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+    if problems or len(loaded) < 3:
         raise ConfigurationError(problems)
-    return receiver_settings, bootstrap_settings, relay_settings
+    return loaded[0], loaded[1], loaded[2]
 
 
 def _operator_token(settings: BootstrapSettings, db: Database) -> OperatorToken:

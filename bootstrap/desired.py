@@ -24,13 +24,8 @@ class Desired:
     sources: dict[str, str]
 
     def to_json(self) -> dict[str, Any]:
-        """The four owned fields (no carriers shows as none) and their `sources`."""
-        carriers = list(self.settings.service_point_carriers or ())
-        return {
-            **self.settings.to_json(),
-            "service_point_carriers": carriers,
-            "sources": self.sources,
-        }
+        """The four owned fields as shown, and their `sources`."""
+        return self.settings.shown() | {"sources": self.sources}
 
 
 def desired_state(
@@ -39,11 +34,8 @@ def desired_state(
     fallback: tuple[str, str] | None = None,
     chosen: Chosen | None = None,
 ) -> Desired:
-    """The desired settings, from the newest `applied` attempt (whose change Sendcloud took).
-
-    Webhook URL: PUBLIC_URL, else the one last applied, else the `fallback` (base URL, words).
-    Service points: as `chosen`, else as last applied, else the environment's.
-    """
+    """The desired settings: each from PUBLIC_URL or `chosen`, else the newest `applied` attempt,
+    else `fallback` (URL: base and words) or the environment (service points)."""
     last = applied.target if applied else None
     since = f"last applied {applied.started_at:%Y-%m-%d %H:%M:%S} UTC" if applied else ""
     if chosen is not None:

@@ -1,8 +1,5 @@
-"""Every error the bootstrap raises; str() of each is a plain-words message safe to show.
-
-None of them ever carries a key, token or signature: messages are built from status codes,
-integration ids and the text Sendcloud put in its error envelope.
-"""
+"""Every error the bootstrap raises; str() is plain words safe to show, never a key, token or
+signature (built from status codes, integration ids and Sendcloud's error text)."""
 
 from __future__ import annotations
 
@@ -14,9 +11,11 @@ AUTH_HINT = (
 
 
 class BootstrapError(Exception):
-    """Base of the bootstrap's errors."""
+    """Base of the bootstrap's errors; `hint` says what to do about it, when known."""
 
-    hint: str | None = None
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class InvalidDesiredSettings(BootstrapError):
@@ -34,10 +33,6 @@ class PublicUrlUnknown(BootstrapError):
 class PreflightFailed(BootstrapError):
     """Our own public webhook URL did not accept a correctly signed test delivery."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
 
 class NothingToUndo(BootstrapError):
     """No earlier change by this service is recorded, so there is nothing to restore."""
@@ -51,9 +46,8 @@ class SendcloudError(BootstrapError):
     """Sendcloud could not be used; `status` is the last HTTP status, if any."""
 
     def __init__(self, message: str, status: int | None = None, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, hint)
         self.status = status
-        self.hint = hint
 
 
 class SendcloudUnavailable(SendcloudError):

@@ -26,10 +26,7 @@ class FieldChange(NamedTuple):
 
 @dataclass(frozen=True, eq=False)
 class OwnedSettings:
-    """The settings this service writes; everything else in an integration is the merchant's.
-
-    None means unknown (in what Sendcloud reported) or left alone (in what we set).
-    """
+    """The settings this service writes (the rest is the merchant's); None: unknown or not set."""
 
     webhook_url: str | None = _owned("Webhook URL")
     webhook_active: bool | None = _owned("Webhooks on")
@@ -57,6 +54,10 @@ class OwnedSettings:
         if self.service_point_carriers is not None:
             found["service_point_carriers"] = list(self.service_point_carriers)
         return found
+
+    def shown(self) -> dict[str, Any]:
+        """All four fields as the page and the API show them (no carriers: an empty list)."""
+        return self.to_json() | {"service_point_carriers": list(self.service_point_carriers or ())}
 
     def patch_body(self) -> dict[str, Any]:
         """The PATCH body: only the fields this value sets (never PUT, never the merchant's)."""

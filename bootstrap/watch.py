@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from bootstrap.attempts.state import (
     ACTIVE,
-    INTEGRATION_ACTIONS,
     STATES,
     AttemptState,
     integration_id_of,
@@ -21,6 +20,7 @@ from bootstrap.errors import BootstrapError, IntegrationNotFound
 from bootstrap.owned import FieldChange, OwnedSettings
 from bootstrap.sendcloud.client import SendcloudClient
 from bootstrap.sendcloud.schemas import Integration
+from receivers.schemas import INTEGRATION_ACTIONS
 from receivers.store import EventStore, StoredEvent
 
 log = logging.getLogger(__name__)

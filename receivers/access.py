@@ -1,8 +1,5 @@
-"""Operator access: the onboarding token, compared in constant time, and a limit on guessing.
-
-The limit lives in the database (all workers and instances), keyed on the client address
-after the trusted proxies (TRUSTED_PROXY_HOPS), never a raw X-Forwarded-For. The token is
-compared first, so nobody can lock the operator out; past the limit a wrong one costs one read.
+"""Operator access: the onboarding token, compared in constant time, and a limit on guessing
+kept in the database per client address (after TRUSTED_PROXY_HOPS, never a raw X-Forwarded-For).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""The SQLAlchemy Core engine, schema upgrades (Alembic) and small storage primitives.
-
-Each package keeps its Alembic revisions in its own folder (a branch); `Database.upgrade`
-applies the missing ones, safely when several workers or instances start at the same moment.
-"""
+"""The SQLAlchemy Core engine, Alembic upgrades (one branch per package, safe when many
+processes start at once) and small storage primitives."""
 
 from __future__ import annotations
 
@@ -135,14 +132,9 @@ class Database:
                 pool_reset_on_return=None,
                 pool_size=2,
             )
-        self._schema_ready = False
+        self.schema_ready = False  # True once `upgrade` has succeeded in this process
         self.last_write_failure: tuple[float, str] | None = None
         self._probed_at = -PROBE_SECONDS
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True when the store is a SQLite file."""
-        return self.dialect == "sqlite"
 
     def dispose(self) -> None:
         """Close every pooled connection and file (tests, and after fork in gunicorn)."""
@@ -195,8 +187,7 @@ class Database:
             yield conn
 
     def upgrade(self, locations: Sequence[Path]) -> list[str]:
-        """Apply the missing Alembic revisions of every branch in `locations`, once, even when
-        many processes call this at once; returns the revisions applied."""
+        """Apply (and return) the missing revisions of every branch, once however many call."""
         config = _alembic_config(tuple(locations))
         with self.begin_write() as conn:
             if self.dialect == "postgresql":
@@ -207,16 +198,11 @@ class Database:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "heads")
             after = set(MigrationContext.configure(conn).get_current_heads())
-        self._schema_ready = True
+        self.schema_ready = True
         applied = sorted(after - before)
         if applied:
             log.info("schema_upgraded heads=%s", ",".join(applied))
         return applied
-
-    @property
-    def schema_ready(self) -> bool:
-        """True once `upgrade` has succeeded in this process."""
-        return self._schema_ready
 
     def insert(self, table: sa.Table) -> Any:
         """This dialect's INSERT, which has `on_conflict_do_nothing/do_update`."""

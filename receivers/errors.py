@@ -7,11 +7,8 @@ from collections.abc import Iterable
 
 
 class ConfigurationError(SystemExit):
-    """The configuration cannot work; lists every problem at once, never a secret value.
-
-    A SystemExit so that `flask` and `gunicorn` print the message and stop without a
-    traceback, while tests can still catch it like any exception.
-    """
+    """The configuration cannot work; lists every problem at once, never a secret value. A
+    SystemExit: `flask` and `gunicorn` print it and stop without a traceback."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)

@@ -39,10 +39,8 @@ class Receiver:
         self.reload_keys: Callable[[], SigningKeys] | None = None
 
     def receive(self, body: bytes, signature: str | None) -> StoredEvent | None:
-        """Verify and store one delivery: the new event, or None for a duplicate.
-
-        Raises SignatureRejected or StorageUnavailable; on return the delivery is on disk.
-        """
+        """Verify and store one delivery, on disk on return: the new event, None for a duplicate
+        (or SignatureRejected, StorageUnavailable)."""
         try:
             # Verify before parsing: the signature covers the raw bytes exactly.
             key = self._verify(body, signature)

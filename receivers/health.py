@@ -21,8 +21,7 @@ def healthz() -> tuple[dict[str, str], int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[dict[str, str], int]:
-    """The database takes writes (the hot path's latest, else a rate-limited probe); 503
-    with the cause in plain words otherwise."""
+    """Ready when the database takes writes (`Database.check_ready`); else 503 and the cause."""
     found = services(current_app)
     try:
         if not found.db.schema_ready:

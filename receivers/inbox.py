@@ -87,13 +87,11 @@ class Inbox:
                 self._in_one[kind] = _insert_event(db, outcome)
 
     def record(self, event_hash: str, c: Classified, **row: Any) -> tuple[int, str] | None:
-        """Store a delivery (`row`: received_at, signing_key, body, optionally source) and apply
-        it if newest. Returns its id and outcome, or None when it was already stored. Durable
-        on return.
-        """
+        """Store a delivery (`row`: received_at, signing_key, body, source?), durably, applied if
+        newest: its id and outcome, or None when it was already stored."""
         params = _params(event_hash, c) | {"source": "webhook"} | row
         kind = c.kind
-        if self.db.is_sqlite:
+        if self.db.dialect == "sqlite":
             # One short IMMEDIATE transaction; begin_write syncs the WAL after it.
             with self.db.begin_write() as conn:
                 if kind and conn.execute(self._upsert[kind], params).rowcount != 1:

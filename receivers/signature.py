@@ -19,12 +19,8 @@ class RejectionCause(Enum):
     MALFORMED = "not_64_hex_characters"
     MISMATCH = "matches_no_configured_key"
 
-    @property
-    def explanation(self) -> str:
-        """Plain words for the operator (never includes keys, signatures or the body)."""
-        return _EXPLANATIONS[self]
 
-
+# Plain words for the operator (never keys, signatures or the body).
 _EXPLANATIONS = {
     RejectionCause.NO_KEY: (
         "no webhook secret is configured (SENDCLOUD_WEBHOOK_SECRET or SENDCLOUD_SECRET_KEY), "
@@ -46,7 +42,7 @@ class SignatureRejected(Exception):
 
     def __init__(self, cause: RejectionCause) -> None:
         self.cause = cause
-        super().__init__(cause.explanation)
+        super().__init__(_EXPLANATIONS[cause])
 
 
 @dataclass(frozen=True, repr=False)
@@ -69,11 +65,8 @@ def sign(body: bytes, key: str) -> str:
 
 
 def verify(body: bytes, header: str | None, keys: SigningKeys) -> str:
-    """Return which key signed `body` ("current" or "previous"); raise SignatureRejected otherwise.
-
-    `body` must be the raw request bytes: the signature covers them exactly, so the body
-    is neither parsed nor re-serialised before this check.
-    """
+    """Which key signed `body` ("current" or "previous"); raise SignatureRejected otherwise."""
+    # `body` must be the raw request bytes: the signature covers them exactly.
     if not keys.current and not keys.previous:
         raise SignatureRejected(RejectionCause.NO_KEY)
     presented = (header or "").strip().lower()

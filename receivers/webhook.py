@@ -1,9 +1,5 @@
-"""`POST /webhooks/sendcloud`: a small werkzeug route in front of Flask (docs/receiver.md).
-
-Served with werkzeug's own Request and Response, not as a Flask view: in a same-run benchmark
-Flask's per-request machinery cost more than the receiver's own work (docs/performance.md).
-Every other path goes on to Flask.
-"""
+"""`POST /webhooks/sendcloud`: a werkzeug route in front of Flask, which serves every other path;
+not a Flask view: Flask's per-request cost measured above the receiver's (docs/performance.md)."""
 
 from __future__ import annotations
 

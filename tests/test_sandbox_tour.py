@@ -109,6 +109,14 @@ def test_the_readme_tour_ends_with_check_exit_0_and_a_plain_bootstrap_changes_no
     listed = run_flask(served.env, "events")
     headers = {"Authorization": f"Bearer {served.token}"}
     parcel = requests.get(f"{served.url}/api/parcels/7", headers=headers, timeout=T).json()
+    # A webhook lost on purpose, caught up by the reconciliation; a relay to the catcher.
+    lost = ("--parcel-id", "8", "--status-id", "3", "--drop")
+    dropped = run_flask(served.env, "sandbox", "trigger", "parcel_status_changed", *lost)
+    reconciled = run_flask(served.env, "reconcile")
+    catcher = f"{served.url}/sandbox/catcher"
+    added = run_flask(served.env, "destinations", "add", catcher)
+    tested = run_flask(served.env, "destinations", "test", "1")
+    caught = requests.get(catcher, timeout=T).json()["received"]
 
     check = run_flask(served.env, "bootstrap", "--check")
     plain = run_flask(served.env, "bootstrap", "--wait", "5")
@@ -116,6 +124,15 @@ def test_the_readme_tour_ends_with_check_exit_0_and_a_plain_bootstrap_changes_no
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert re.search(r"parcel_status_changed +applied .* parcel=7", listed.stdout), listed.stdout
     assert parcel["status"] == {"id": 11, "message": "Delivered"}
+    assert "dropped" in dropped.stdout, dropped.stdout + dropped.stderr
+    assert "1 states corrected" in reconciled.stdout, reconciled.stdout + reconciled.stderr
+    eight = requests.get(f"{served.url}/api/parcels/8", headers=headers, timeout=T).json()
+    assert eight["status"]["id"] == 3
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "whsec_" in added.stdout
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "delivered" in tested.stdout
+    assert any(r["verified"] and r["type"] == "test_webhook" for r in caught), caught
     assert check.returncode == 0, check.stdout + check.stderr
     assert "No drift" in check.stdout
     assert f"'{served.url}/webhooks/sendcloud' (last applied" in check.stdout

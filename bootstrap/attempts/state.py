@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from bootstrap.owned import OwnedSettings
+from receivers.schemas import INTEGRATION_ACTIONS
 from receivers.store import IntegrationState, StoredEvent
 
 STATES = (
@@ -32,7 +33,6 @@ STEPS = (
     ("webhook_received", "Webhook received"),
 )
 STEP_LABELS = dict(STEPS)
-INTEGRATION_ACTIONS = ("integration_updated", "integration_connected", "integration_deleted")
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,8 @@ class Verdict(NamedTuple):
 def round_trip_verdict(
     events: Iterable[StoredEvent], integration_id: int, target: OwnedSettings
 ) -> Verdict | None:
-    """The first delivery that proves (or ends) the round trip for `target`, if any.
-
-    Any correctly signed delivery proves Sendcloud reaches us with our key; an
-    integration_updated/connected event of our integration must also show what was set.
-    """
+    """The first delivery that proves (or ends) the round trip for `target`, if any."""
+    # Any signed delivery proves Sendcloud reaches us; our integration's events must also match.
     for event in events:
         when = event.received_at.strftime("%H:%M:%S")
         described = f"signed {event.action} delivery #{event.id} received at {when} UTC"
@@ -141,8 +138,7 @@ def reported(event: StoredEvent) -> OwnedSettings:
 def earlier_proof(
     wanted: OwnedSettings, earlier: AttemptState | None, told: IntegrationState | None
 ) -> str | None:
-    """Why the round trip for `wanted` is already proven (by the `earlier` verified attempt,
-    or by what a signed webhook `told`), or None."""
+    """Why the round trip for `wanted` is already proven (`earlier` attempt, webhook), or None."""
     if earlier and earlier.verified_at and not wanted.changes_from(earlier.target):
         return f"round trip already proven at {earlier.verified_at:%Y-%m-%d %H:%M:%S} UTC"
     if (

@@ -32,10 +32,7 @@ class AttemptStore:
         self.on_verified: list[Callable[[], None]] = []
 
     def create(self, integration_id: int, kind: str, target: OwnedSettings) -> AttemptState:
-        """A new attempt in state `planned` with every step pending.
-
-        Raises AttemptInProgress when another attempt of the integration is still active.
-        """
+        """A new `planned` attempt, steps pending; AttemptInProgress if another one is active."""
         attempt_id = uuid.uuid4().hex
         now = datetime.now(UTC)
         with self.db.begin_write() as conn:

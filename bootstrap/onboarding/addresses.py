@@ -89,11 +89,8 @@ def dev_server_base(environ: Mapping[str, str]) -> str:
 
 
 def known_base(settings: BootstrapSettings, environ: Mapping[str, str]) -> tuple[str | None, str]:
-    """The base for a printed or logged onboarding URL, and a note on where it comes from.
-
-    Outside a request the service's address is only known from PUBLIC_URL; in sandbox mode
-    the dev server's address is a good guess. Returns (None, advice) when nothing fits.
-    """
+    """The base for a logged onboarding URL outside a request (PUBLIC_URL, or in sandbox mode the
+    dev server's address) and where it comes from; (None, advice) when nothing fits."""
     if settings.public_url:
         return settings.public_url, "from PUBLIC_URL"
     if settings.sandbox:

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from bootstrap.errors import AttemptInProgress, BootstrapError, InvalidDesiredSettings
 from bootstrap.onboarding import inputs
 from bootstrap.onboarding.access import api_token_required
-from bootstrap.onboarding.presentation import LIVE_STATES, advice, planned
+from bootstrap.onboarding.presentation import LIVE_STATES, advice
 from bootstrap.onboarding.views import current_desired, default_request, desired_for
 from bootstrap.services import services
 
@@ -19,8 +19,7 @@ blueprint = Blueprint("onboarding_api", __name__)
 @blueprint.get("/api/onboarding")
 @api_token_required
 def state() -> Response:
-    """The latest attempt (re-checked against Sendcloud), or the planned change if none;
-    with the `desired` settings and where each comes from."""
+    """The latest attempt (re-checked against Sendcloud), else the plan; with `desired`."""
     found = services(current_app)
     try:
         wanted = current_desired().to_json()
@@ -30,16 +29,15 @@ def state() -> Response:
         plan = found.bootstrapper.plan(desired_for(default_request()))
     except BootstrapError as exc:
         return _error(exc)
-    shown = planned(plan.desired)
+    shown = plan.desired.shown()
+    del shown["webhook_active"]
     return _state_response(
         {
             "desired": wanted,
             "attempt_id": None,
             "integration_id": plan.integration_id,
             "state": "planned",
-            "webhook_url": shown["webhook_url"],
-            "service_point_enabled": shown["service_point_enabled"],
-            "service_point_carriers": shown["service_point_carriers"],
+            **shown,
             "steps": [],
             "started_at": None,
             "verified_at": None,

@@ -59,11 +59,8 @@ def log_onboarding_url(settings: BootstrapSettings, token: OperatorToken) -> Non
 
 
 def _dev_server_environ(command: click.Context | None) -> Mapping[str, str]:
-    """The environment, plus the address given to `flask run` when it is the `command`.
-
-    `flask run --port 8000` passes its port to the server only, not through the environment,
-    so without this the logged URL would name port 5000 while the page is on 8000.
-    """
+    """The environment, plus the address given to `flask run` when it is the `command`."""
+    # `flask run --port 8000` tells only the server: the logged URL would otherwise say 5000.
     environ = dict(os.environ)
     if command is not None and command.command.name == "run":
         if command.params.get("port") is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +37,7 @@ class InvalidInput(ValueError):
 
 
 def from_form(form: MultiDict[str, str]) -> ApplyRequest:
-    """Read the page's form: a service-points checkbox, and the carriers as ticked boxes or
-    as a comma-separated text (when Sendcloud's list could not be read)."""
+    """The page's form: a service-points box, carriers ticked or typed (Sendcloud's list unread)."""
     enabled = form.get("service_point_enabled") in ("on", "true", "1")
     carriers, problems = parse_carriers(",".join(form.getlist("service_point_carriers")))
     if enabled and not carriers and not problems:
@@ -76,27 +76,12 @@ def from_json(body: Any, defaults: ApplyRequest) -> ApplyRequest:
     try:
         loaded: dict[str, Any] = _ApplySchema().load(body)
     except ValidationError as exc:
+        messages = exc.messages_dict.items()
         raise InvalidInput(
-            [f"{name}: {' '.join(map(str, _flat(msgs)))}" for name, msgs in _messages(exc)]
+            [f"{name}: {' '.join(map(str, msgs))}" for name, msgs in messages]
         ) from exc
-    request = ApplyRequest(
-        service_point_enabled=loaded.get("service_point_enabled", defaults.service_point_enabled),
-        service_point_carriers=loaded.get(
-            "service_point_carriers", defaults.service_point_carriers
-        ),
-        wait_seconds=loaded.get("wait_seconds", defaults.wait_seconds),
-    )
+    # The schema's fields are ApplyRequest's: what the body leaves out keeps its default.
+    request = dataclasses.replace(defaults, **loaded)
     if request.service_point_enabled and not request.service_point_carriers:
         raise InvalidInput([NO_CARRIER])
     return request
-
-
-def _messages(exc: ValidationError) -> list[tuple[str, Any]]:
-    messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
-    return [(str(name), msgs) for name, msgs in messages.items()]
-
-
-def _flat(messages: Any) -> list[Any]:
-    if isinstance(messages, list):
-        return [item for message in messages for item in _flat(message)]
-    return [messages]

@@ -72,10 +72,8 @@ _STATE_ADVICE = {
 
 
 def advice(state: str, steps: Iterable[Mapping[str, Any]], hint: str | None = None) -> str | None:
-    """The next thing to do for an attempt in `state`, or None when nothing is needed.
-
-    A failure's own hint (e.g. which auth mode to use) is more precise than a step's advice.
-    """
+    """The next thing to do for an attempt in `state`, or None when nothing is needed."""
+    # A failure's own hint (e.g. which auth mode to use) is more precise than a step's advice.
     if state == "failed":
         if hint:
             return hint
@@ -124,14 +122,6 @@ def in_words(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value) if value else "none"
     return str(value)
-
-
-def planned(desired: OwnedSettings) -> dict[str, Any]:
-    """The owned fields as the page and the API show the plan (no carriers shows as none)."""
-    return {
-        **desired.to_json(),
-        "service_point_carriers": list(desired.service_point_carriers or ()),
-    }
 
 
 def diff_rows(

@@ -22,7 +22,6 @@ from bootstrap.onboarding.presentation import (
     STATE_LABELS,
     advice,
     diff_rows,
-    planned,
     state_label,
     when,
 )
@@ -39,8 +38,7 @@ CARRIERS_FORBIDDEN = (
 
 
 def request_base() -> str:
-    """The webhook base for this request: PUBLIC_URL, else its scheme and host (with real keys
-    only a public https host name; InvalidDesiredSettings otherwise)."""
+    """The webhook base for this request (`addresses.webhook_base`)."""
     return webhook_base(services(current_app).settings, request.url_root)
 
 
@@ -130,7 +128,7 @@ def _render(
     rows = []
     if plan is not None:
         changed = [change.name for change in plan.changes]
-        rows = diff_rows(plan.current.to_json(), planned(plan.desired), changed)
+        rows = diff_rows(plan.current.to_json(), plan.desired.shown(), changed)
     if attempt is not None:
         attempt["advice"] = advice(attempt["state"], attempt["steps"], attempt.get("hint"))
     nonce = secrets.token_urlsafe(16)

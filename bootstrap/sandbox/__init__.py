@@ -1,9 +1,5 @@
-"""The built-in Sendcloud sandbox: stands in for Sendcloud when no keys are configured.
-
-Product code never reaches it unless `BootstrapSettings.sandbox` is true, which only
-happens when neither SENDCLOUD_PUBLIC_KEY nor SENDCLOUD_SECRET_KEY is set. Its test-only
-parts are `faults` (fault injection) and `control` (request log and control API).
-"""
+"""The built-in Sendcloud sandbox, reached only when `BootstrapSettings.sandbox` (neither
+SENDCLOUD_PUBLIC_KEY nor SENDCLOUD_SECRET_KEY set). Test-only parts: `faults`, `control`."""
 
 from __future__ import annotations
 
@@ -48,10 +44,8 @@ MOUNT = "/sandbox"
 def start(
     app: Flask, settings: BootstrapSettings, db: Database, env: Mapping[str, str]
 ) -> tuple[Sandbox, BootstrapSettings]:
-    """Provision the sandbox and serve `app` on a loopback twin; return the effective settings.
-
-    The caller mounts `create_sandbox_app(sandbox)` at MOUNT.
-    """
+    """Provision the sandbox, serve `app` on a loopback twin (the caller mounts the sandbox app at
+    MOUNT); return the effective settings."""
     config = load_sandbox_config(env)
     # Generated once and stored: every worker and instance sees the same keys.
     public_key = db.stored_value("sandbox_public_key", lambda: "sandbox-" + secrets.token_hex(8))
@@ -112,10 +106,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class LoopbackServer:
-    """Serve a WSGI app on 127.0.0.1:<ephemeral port> in a daemon thread until `stop()`.
-
-    `app` may be set after the start: the port is known before the app exists.
-    """
+    """Serve a WSGI app on 127.0.0.1:<ephemeral port> in a daemon thread until `stop()`; `app`
+    may be set after the start (the port is known before the app exists)."""
 
     def __init__(self, app: WSGIApplication | None = None) -> None:
         self.app = app

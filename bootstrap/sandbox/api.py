@@ -1,5 +1,5 @@
-"""The emulated Sendcloud as one Flask app: the OAuth2 token endpoint, API v2 integrations (v3 in
-`v3`) and the Service Points API's carriers, with Sendcloud's and Hydra's error bodies."""
+"""The emulated Sendcloud as one Flask app: OAuth2 tokens, integrations (API v2 and v3), the
+Service Points API's carriers, with Sendcloud's and Hydra's error bodies."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bootstrap.sandbox import catcher, control, credentials, faults, integrations, parcels, v3
-from bootstrap.sandbox.errors import IntegrationNotFound, Refused, ValidationFailed
+from bootstrap.sandbox import catcher, control, credentials, faults, integrations, parcels
+from bootstrap.sandbox import v3 as v3_api
+from bootstrap.sandbox.errors import IntegrationNotFound, Refused, TriggerFailed, ValidationFailed
 from bootstrap.sandbox.runtime import Sandbox
 from receivers.errors import StorageUnavailable
 
@@ -30,14 +31,12 @@ _ONE_METHODS = ["GET", "PATCH", "PUT", "DELETE"]
 
 
 def create_sandbox_app(box: Sandbox) -> Flask:
-    """A separate Flask app that answers like Sendcloud (token server, API v2 and v3, the
-    Service Points API's carriers, and the control API)."""
+    """A separate Flask app that answers like Sendcloud, plus the control API."""
     app = Flask("bootstrap.sandbox")
     # Keep Sendcloud's field order in bodies (jsonify sorts keys by default).
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider attribute
     app.extensions["sandbox"] = box
     app.register_blueprint(blueprint)
-    app.register_blueprint(v3.blueprint)
     app.register_blueprint(catcher.blueprint)
     app.register_blueprint(parcels.blueprint)
     app.register_blueprint(control.blueprint, url_prefix="/_control")
@@ -73,14 +72,14 @@ def oauth_error(code: int, error: str, description: str, hint: str | None = None
 
 
 def _handle(exc: Exception) -> Response:
-    if request.path.startswith("/api/v3") and (answer := v3.error_answer(exc)) is not None:
+    if request.path.startswith("/api/v3") and (answer := v3_api.error_answer(exc)) is not None:
         return answer
     if isinstance(exc, Refused):
         return v2_error(exc.code, exc.message)
     if isinstance(exc, IntegrationNotFound):
         return v2_error(404, NOT_FOUND)
-    if isinstance(exc, ValidationFailed):
-        return v2_error(400, exc.message)
+    if isinstance(exc, ValidationFailed | TriggerFailed):
+        return v2_error(400, str(exc))
     if isinstance(exc, StorageUnavailable):
         return v2_error(503, "Service temporarily unavailable.")
     if isinstance(exc, HTTPException):
@@ -98,11 +97,8 @@ def _handle(exc: Exception) -> Response:
 # Sendcloud's OpenAPI securitySchemes spell the token URL with a trailing slash.
 @blueprint.post("/oauth2/token/")
 def token() -> Response:
-    """client_credentials grant; the client authenticates by HTTP Basic or form fields.
-
-    Checked in fosite's (Hydra's) order: a body, then grant_type, then the client, then the
-    grant and the scope.
-    """
+    """client_credentials grant; the client authenticates by HTTP Basic or form fields."""
+    # Checked in fosite's (Hydra's) order: body, grant_type, client, then grant and scope.
     if not request.get_data():
         return oauth_error(
             400, "invalid_request", INVALID_REQUEST, "The POST body can not be empty."
@@ -128,44 +124,48 @@ def token() -> Response:
     if refused := [scope for scope in scopes if scope != "api"]:
         hint = f"The OAuth 2.0 Client is not allowed to request scope '{refused[0]}'."
         return oauth_error(400, "invalid_scope", INVALID_SCOPE, hint)
-    issued = credentials.issue_token(
-        _box().db, client, " ".join(scopes), _box().config.token_lifetime
-    )
+    scope, lifetime = " ".join(scopes), _box().config.token_lifetime
+    token = credentials.issue_token(_box().db, client, scope, lifetime)
     response = jsonify(
-        {
-            "access_token": issued.access_token,
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-            "token_type": "bearer",
-        }
+        {"access_token": token, "expires_in": lifetime, "scope": scope, "token_type": "bearer"}
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
 
 
-def _json_body() -> Any:
+def _json_body(v3: bool) -> Any:
     try:
         return json.loads(request.get_data(as_text=True))
     except ValueError as exc:
-        raise Refused(400, f"JSON parse error - {exc}") from exc
+        said = "JSON decode error:" if v3 else "JSON parse error -"
+        raise Refused(400, f"{said} {exc}") from exc
 
 
 # Both spellings, as clients write either (Sendcloud's docs omit the trailing slash).
 @blueprint.get("/api/v2/integrations")
 @blueprint.get("/api/v2/integrations/")
-def list_integrations() -> Response:
-    """All integrations of the account, as a bare JSON array."""
+@blueprint.get("/api/v3/integrations", defaults={"v3": True})
+def list_integrations(v3: bool = False) -> Response:
+    """All integrations of the account: a bare JSON array (v3: in "data", no pagination keys)."""
     credentials.authenticate(_box().db)
     with _box().db.begin_read() as conn:
-        rows = integrations.all_rows(conn, request.args.get("ordering"))
+        rows = integrations.all_rows(conn, None if v3 else request.args.get("ordering"))
+    if v3:
+        return jsonify({"data": [v3_api.as_v3(row) for row in rows]})
     return jsonify([integrations.as_integration(row) for row in rows])
 
 
 @blueprint.route("/api/v2/integrations/<int:integration_id>", methods=_ONE_METHODS)
 @blueprint.route("/api/v2/integrations/<int:integration_id>/", methods=_ONE_METHODS)
-def one_integration(integration_id: int) -> Response:
-    """GET, PATCH (partial), PUT (all writable fields) or DELETE one integration."""
+@blueprint.route(
+    "/api/v3/integrations/<int:integration_id>",
+    methods=["GET", "PATCH", "DELETE"],
+    defaults={"v3": True},
+)
+def one_integration(integration_id: int, v3: bool = False) -> Response:
+    """GET, PATCH (partial), PUT (v2 only: all writable fields) or DELETE one integration;
+    v3 answers in "data", and a PATCH with 204 (webhook_url may be null)."""
     credentials.authenticate(_box().db)
     box = _box()
     if request.method == "DELETE":
@@ -175,9 +175,10 @@ def one_integration(integration_id: int) -> Response:
     if row is None:
         raise IntegrationNotFound(integration_id)
     if request.method == "GET":
-        return jsonify(integrations.as_integration(row))
-    row = box.update(integration_id, _json_body(), partial=request.method == "PATCH")
-    return jsonify(integrations.as_update(row))
+        return jsonify({"data": v3_api.as_v3(row)} if v3 else integrations.as_integration(row))
+    partial = request.method == "PATCH"
+    row = box.update(integration_id, _json_body(v3), partial=partial, v3=v3)
+    return Response(status=204) if v3 else jsonify(integrations.as_update(row))
 
 
 # Sendcloud serves this from its Service Points API host (servicepoints.sendcloud.sc/api/v2).

@@ -24,13 +24,10 @@ class Client:
     scope: str = "api"
 
 
-@dataclass(frozen=True, repr=False)
-class IssuedToken:
-    """A fresh access token; only its hash is stored."""
-
-    access_token: str
-    expires_in: int
-    scope: str
+def _oauth2_only(db: Database, integration_id: int) -> bool:
+    with db.begin_read() as conn:
+        query = sa.select(integrations.c.oauth2_only).where(integrations.c.id == integration_id)
+        return bool(conn.execute(query).scalar_one_or_none())
 
 
 def _hash(token: str) -> str:
@@ -50,17 +47,8 @@ def check_keys(db: Database, public_key: str, secret_key: str) -> Client | None:
     return Client(public_key=row.public_key, integration_id=row.integration_id)
 
 
-def basic_allowed(db: Database, client: Client) -> bool:
-    """False once the integration has "Use OAuth2 authentication" ticked."""
-    with db.begin_read() as conn:
-        flag = conn.execute(
-            sa.select(integrations.c.oauth2_only).where(integrations.c.id == client.integration_id)
-        ).scalar_one_or_none()
-    return not flag
-
-
-def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> IssuedToken:
-    """Store (the hash of) a new Hydra-style access token valid for `lifetime` seconds."""
+def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> str:
+    """A new Hydra-style access token valid for `lifetime` seconds; only its hash is stored."""
     token = "ory_at_" + secrets.token_urlsafe(32) + "." + secrets.token_urlsafe(16)
     now = now_ms()
     with db.begin_write() as conn:
@@ -73,7 +61,7 @@ def issue_token(db: Database, client: Client, scope: str, lifetime: int) -> Issu
                 expires_ms=now + lifetime * 1000,
             )
         )
-    return IssuedToken(access_token=token, expires_in=lifetime, scope=scope)
+    return token
 
 
 def check_token(db: Database, token: str) -> Client | None:
@@ -101,7 +89,7 @@ def authenticate(db: Database) -> Client:
         auth = request.authorization
         client = check_keys(db, auth.username or "", auth.password or "")
         # "Use OAuth2 authentication" ticked in the panel: Basic auth fails from then on.
-        if client is not None and not basic_allowed(db, client):
+        if client is not None and _oauth2_only(db, client.integration_id):
             client = None
     elif not scheme:
         raise Refused(401, "Authentication credentials were not provided.")

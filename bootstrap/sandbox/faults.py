@@ -1,7 +1,4 @@
-"""TEST-ONLY fault injection: Sendcloud's rate limit, forced failures, latency, lost webhooks.
-
-All switches are off unless a test (or an operator, through the control API) turns them on.
-"""
+"""TEST-ONLY fault injection (all off by default): rate limit, failures, latency, lost webhooks."""
 
 from __future__ import annotations
 
@@ -66,10 +63,7 @@ def read(db: Database) -> Faults:
         row = conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
     if row is None:
         return Faults()
-    values = row._asdict()
-    values.pop("id")
-    flags = {name: bool(values[name]) for name in ("rate_limit", "silent_api_changes")}
-    return Faults(**{**values, **flags})
+    return Faults(**{name: value for name, value in row._asdict().items() if name != "id"})
 
 
 def update(db: Database, **changes: Any) -> Faults:
@@ -79,13 +73,8 @@ def update(db: Database, **changes: Any) -> Faults:
     if "fail_next" in changes:
         # Arming forced failures describes them whole: what is not given takes its default
         # instead of a previous arming's, so `fail_next=2` alone always means two envoy 503s.
-        defaults = Faults()
-        failure = {
-            "fail_status": defaults.fail_status,
-            "fail_body": defaults.fail_body,
-            "fail_path": "",
-        }
-        changes = {**failure, **changes}
+        failure = dataclasses.asdict(Faults())
+        changes = {k: failure[k] for k in ("fail_status", "fail_body", "fail_path")} | changes
     if changes:
         with db.begin_write() as conn:
             conn.execute(faults.update().where(faults.c.id == 1).values(**changes))

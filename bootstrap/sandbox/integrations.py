@@ -76,8 +76,6 @@ def apply(
 def _as_dict(row: Any) -> dict[str, Any]:
     found = dict(row._mapping)
     found["service_point_carriers"] = json.loads(found["service_point_carriers"])
-    for flag in ("service_point_enabled", "webhook_active", "oauth2_only"):
-        found[flag] = bool(found[flag])
     return found
 
 

@@ -1,7 +1,5 @@
-"""The webhook outbox: signed bodies queued in the database, and every delivery attempt.
-
-Rows are claimed atomically, so the delivery thread of every worker may run at once.
-"""
+"""The webhook outbox: signed bodies queued in the database, and every delivery attempt; rows are
+claimed atomically, so the delivery thread of every worker may run at once."""
 
 from __future__ import annotations
 
@@ -73,11 +71,8 @@ def keys_for(conn: Connection, integration_id: int) -> tuple[str, str] | None:
 def enqueue(
     conn: Connection, action: str, url: str, payload: Any, key: str, claimed: bool = False
 ) -> Claimed:
-    """Queue one signed webhook inside the caller's transaction.
-
-    `claimed`: the caller delivers it right away. Queued and claimed in one transaction, so a
-    delivery thread cannot take it in between (if the caller dies, the lease runs out).
-    """
+    """Queue one signed webhook in the caller's transaction; `claimed`: the caller delivers it now
+    (no delivery thread can take it in between; if the caller dies, the lease runs out)."""
     body = serialise(payload)
     signature = sign(body.encode("utf-8"), key)
     now = now_ms()

@@ -99,8 +99,7 @@ class Sandbox:
     def update(
         self, integration_id: int, body: Any, partial: bool, v3: bool = False
     ) -> dict[str, Any]:
-        """PATCH (partial) or PUT an integration like Sendcloud; queue integration_updated
-        unless the `silent_api_changes` fault is on."""
+        """PATCH or PUT like Sendcloud; integration_updated unless `silent_api_changes` is on."""
         return self._change(
             integration_id,
             lambda current: integrations.clean_update(body, current, partial, v3),
@@ -110,10 +109,7 @@ class Sandbox:
     def panel_update(
         self, integration_id: int = 1, *, notify: bool = True, **fields: Any
     ) -> dict[str, Any]:
-        """Change an integration as its owner would in the Sendcloud panel.
-
-        Emits integration_updated like Sendcloud (notify=False: silent test set-up).
-        """
+        """Change an integration in the Sendcloud panel: integration_updated unless notify=False."""
         unknown = set(fields) - set(integrations.PANEL_FIELDS)
         if unknown:
             raise ValidationFailed({"panel": [f"{name}: not a panel setting." for name in unknown]})
@@ -129,10 +125,8 @@ class Sandbox:
         )
 
     def delete(self, integration_id: int) -> None:
-        """DELETE an integration; queue integration_deleted to its webhook if active.
-
-        Its keys stay valid, so a client observes the 404 afterwards.
-        """
+        """DELETE an integration, queue integration_deleted to its webhook if active; its keys stay
+        valid, so a client observes the 404 afterwards."""
         with self.db.begin_write() as conn:
             current = integrations.get(conn, integration_id)
             if current is None:

@@ -1,16 +1,14 @@
-"""API v3 integrations over the same state as v2: answers in `data`, 204 for a PATCH, and
-JSON:API errors shaped like Sendcloud's v3 docs (status a string or a number, title optional)."""
+"""API v3's field names and JSON:API errors (as Sendcloud's v3 docs show them); routes in `api`."""
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from bootstrap.sandbox import credentials, integrations
+from bootstrap.sandbox import integrations
 from bootstrap.sandbox.errors import (
     CarrierNotOffered,
     IntegrationNotFound,
@@ -18,8 +16,6 @@ from bootstrap.sandbox.errors import (
     ValidationFailed,
 )
 from receivers.errors import StorageUnavailable
-
-blueprint = Blueprint("sandbox_api_v3", __name__)
 
 # v3 renamed these; the owned fields keep their v2 names. `created_at` and `feedback_type`
 # are not kept by the sandbox (the bootstrap never reads or writes them).
@@ -49,37 +45,6 @@ def as_v3(row: dict[str, Any]) -> dict[str, Any]:
     return {
         RENAMED.get(name, name): value for name, value in integrations.as_integration(row).items()
     }
-
-
-@blueprint.get("/api/v3/integrations")
-def list_integrations() -> Response:
-    """All integrations of the account: {"data": [...]}, no pagination keys."""
-    box = current_app.extensions["sandbox"]
-    credentials.authenticate(box.db)
-    with box.db.begin_read() as conn:
-        rows = integrations.all_rows(conn)
-    return jsonify({"data": [as_v3(row) for row in rows]})
-
-
-@blueprint.route("/api/v3/integrations/<int:integration_id>", methods=["GET", "PATCH", "DELETE"])
-def one_integration(integration_id: int) -> Response:
-    """GET ({"data": ...}), PATCH (204, no body; webhook_url may be null) or DELETE (204)."""
-    box = current_app.extensions["sandbox"]
-    credentials.authenticate(box.db)
-    if request.method == "DELETE":
-        box.delete(integration_id)
-        return Response(status=204)
-    row = box.integration(integration_id)
-    if row is None:
-        raise IntegrationNotFound(integration_id)
-    if request.method == "GET":
-        return jsonify({"data": as_v3(row)})
-    try:
-        body = json.loads(request.get_data(as_text=True))
-    except ValueError as exc:
-        raise Refused(400, f"JSON decode error: {exc}") from exc
-    box.update(integration_id, body, partial=True, v3=True)
-    return Response(status=204)
 
 
 def error_answer(exc: Exception) -> Response | None:

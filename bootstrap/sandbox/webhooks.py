@@ -1,9 +1,6 @@
 """The webhooks the sandbox sends: payloads shaped like live Sendcloud's (else like its docs),
-and how Sendcloud serialises and signs a body.
-
-Signing is deliberately not shared with `receivers.signature`: two independent
-implementations let the tests catch a mistake in either.
-"""
+serialised and signed like Sendcloud's; signing is not shared with `receivers.signature`, so
+the tests catch a mistake in either."""
 
 from __future__ import annotations
 
@@ -150,13 +147,9 @@ def return_delivered(*, parcel_id: int = 1, timestamp: int | None = None) -> dic
 def integration_credentials(
     integration: dict[str, Any], keys: tuple[str, str], *, timestamp: int | None = None
 ) -> dict[str, Any]:
-    """The integration's API keys (Sendcloud sends new ones; the sandbox its current ones, so
-    its other webhooks stay verifiable), in the order of the connector fixture. A secret.
-
-    Signed like every webhook, with the current secret. In the corpus, Onestein's official
-    Odoo connector verifies this action with the `secret_key` in the body (the new key) and
-    its fixture is signed so; with unchanged keys both readings agree.
-    """
+    """The integration's API keys (a secret), in the connector fixture's order. Sendcloud sends new
+    ones, the sandbox its current ones: its other webhooks stay verifiable, and connectors that
+    verify this one with the body's `secret_key` (Onestein's Odoo) agree with the signature."""
     public_key, secret_key = keys
     return {
         "action": "integration_credentials",

@@ -1,7 +1,5 @@
-"""The Sendcloud API v2/v3 client: OAuth2 tokens by authlib (or Basic), retries by stamina.
-
-The only module that imports authlib (it ships no types; mypy ignores it here).
-"""
+"""The Sendcloud API v2/v3 client: OAuth2 tokens by authlib (or Basic), retries by stamina; the
+only module that imports authlib (it ships no types; mypy ignores it here)."""
 
 from __future__ import annotations
 

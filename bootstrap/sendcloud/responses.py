@@ -6,11 +6,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
 import stamina
+from werkzeug.http import parse_date
 
 from bootstrap.errors import (
     IntegrationNotFound,
@@ -69,12 +69,9 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     value = (value or "").strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = parse_date(value)  # werkzeug: an aware datetime (UTC when no zone), None if unusable
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -90,8 +87,7 @@ def backoff(exc: Exception, remaining: float) -> bool | float:
 
 
 def retried(caller: stamina.RetryingCaller, budget: float, call: Callable[[], T], what: str) -> T:
-    """`call()`, retried by `caller` while its Transient problems fit in `budget` seconds;
-    then SendcloudUnavailable in plain words."""
+    """`call()`, retried while Transient problems fit in `budget` s, else SendcloudUnavailable."""
     deadline = time.monotonic() + budget
     tries = 0
 

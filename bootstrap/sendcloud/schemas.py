@@ -38,23 +38,6 @@ class IntegrationSchema(_OwnedFields):
     id = fields.Int(required=True, validate=validate.Range(min=1))
 
 
-class _ErrorBodySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    # Raw, not Str: Sendcloud's 400 message is a stringified dict, sometimes maybe a real one.
-    message = fields.Raw(load_default=None)
-
-
-class ErrorEnvelopeSchema(Schema):
-    """Sendcloud v2 errors: {"error": {"code", "request", "message"}}."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    error = fields.Nested(_ErrorBodySchema, required=True)
-
-
 def _unwrapped(body: Any, v3: bool) -> Any:
     # v3 answers {"data": {...}}; its owned fields keep the v2 names (only others were renamed).
     return body.get("data") if v3 and isinstance(body, dict) else body
@@ -75,8 +58,7 @@ def load_integration(body: Any, v3: bool = False) -> Integration:
 
 
 def load_update_response(body: Any, v3: bool = False) -> dict[str, Any]:
-    """Parse a PATCH answer (an IntegrationUpdate) into the owned fields it reports;
-    v3's 204 has no body and reports none."""
+    """The owned fields a PATCH answer (IntegrationUpdate) reports; none in v3's bodiless 204."""
     if v3 and body is None:
         return {}
     body = _unwrapped(body, v3)
@@ -95,10 +77,9 @@ def error_message(body: Any) -> str | None:
     object; status a string or a number; title or detail may be missing) or a token error."""
     if not isinstance(body, dict):
         return None
-    try:
-        message = ErrorEnvelopeSchema().load(body)["error"]["message"]
-    except ValidationError:
-        message = None
+    # v2: {"error": {"code", "request", "message"}}; the 400 message is a stringified dict.
+    v2 = body.get("error")
+    message = v2.get("message") if isinstance(v2, dict) else None
     errors = body.get("errors")
     errors = [errors] if isinstance(errors, dict) else errors
     if message is None and isinstance(errors, list):

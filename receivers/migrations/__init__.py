@@ -1,9 +1,5 @@
-"""Alembic migrations of every package: this folder holds env.py, each package its revisions.
-
-Revisions are idempotent, so databases made before Alembic upgrade like fresh ones: each
-branch's baseline creates the tables that are missing (from the current table definitions)
-and every later revision checks before it alters.
-"""
+"""Alembic's env.py for every package (each keeps its revisions), and the helpers that keep
+revisions idempotent, so databases made before Alembic upgrade like fresh ones."""
 
 from __future__ import annotations
 
