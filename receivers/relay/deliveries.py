@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from receivers.db import Database
-from receivers.relay.destinations import Destination, NotFound
+from receivers.relay.destinations import Destination, NotFound, dest_update
 from receivers.relay.settings import DISABLE_AFTER_SECONDS, RelaySettings
 from receivers.relay.tables import relay_deliveries, relay_destinations
 from receivers.store import PREFLIGHT_ACTION, decode_payload, settled_prefix
@@ -231,9 +231,8 @@ class Deliveries:
     ) -> list[dict[str, Any]]:
         """The newest deliveries to a destination (or just `one`), with attempts, newest first."""
         columns = (d.id, d.event_id, d.webhook_id, d.state, d.next_attempt_at, d.created_at, d.log)
-        query = sa.select(*columns).where(d.destination_id == destination_id)
-        if one is not None:
-            query = query.where(d.id == one)
+        only = [d.id == one] if one is not None else []
+        query = sa.select(*columns).where(d.destination_id == destination_id, *only)
         with self.db.begin_read() as conn:
             rows = conn.execute(query.order_by(d.id.desc()).limit(limit)).all()
         return [
@@ -264,11 +263,6 @@ class Deliveries:
             conn.execute(relay_deliveries.delete().where(d.event_id.in_(ids)))
             conn.execute(webhook_events.delete().where(e.id.in_(ids)))
         return len(ids)
-
-
-def dest_update(destination_id: int) -> Any:
-    """UPDATE of one destination row."""
-    return relay_destinations.update().where(dest.id == destination_id)
 
 
 def delivery_update(where: Any) -> Any:

@@ -199,11 +199,7 @@ class Destinations:
             changes |= {"disabled_reason": None, "failing_since": None}
         if changes:
             with self.db.begin_write() as conn:
-                conn.execute(
-                    relay_destinations.update()
-                    .where(relay_destinations.c.id == destination_id)
-                    .values(changes)
-                )
+                conn.execute(dest_update(destination_id).values(changes))
         return self.get(destination_id)
 
     def remove(self, destination_id: int) -> None:
@@ -216,3 +212,8 @@ class Destinations:
             conn.execute(
                 relay_destinations.delete().where(relay_destinations.c.id == destination_id)
             )
+
+
+def dest_update(destination_id: int) -> Any:
+    """UPDATE of one destination row."""
+    return relay_destinations.update().where(relay_destinations.c.id == destination_id)

@@ -8,6 +8,7 @@ when a round found nothing to do; two (claims lock rows) overlap the database an
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -111,7 +112,7 @@ class Relay:
                 thread.join(TIMEOUT_SECONDS + 5)
 
     def run(self) -> None:
-        """Fan out, keep a sender per destination, prune hourly; until stopped."""
+        """Keep two senders per enabled destination running, prune hourly; until stopped."""
         log.info("relay_started")
         while not self._stop.is_set():
             try:
@@ -181,10 +182,8 @@ class Relay:
         # Checked again at send time: a DNS name may point elsewhere now than when it was added.
         refused = address_problem(parts.hostname or "", parts.port, parts.scheme, self.settings)
 
-        def attempt(one: Claimed) -> Result:
-            return deliver(session, destination, one, refused)
-
-        results = list(pool.map(attempt, claimed)) if pool else [attempt(c) for c in claimed]
+        attempt = functools.partial(deliver, session, destination, refused=refused)
+        results = list((pool.map if pool else map)(attempt, claimed))
         if self.deliveries.record(destination, results):
             log.warning(
                 "relay_destination_disabled destination=%s: every delivery failed for "
