@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from receivers.relay.destinations import Destinations
 from receivers.relay.settings import RelaySettings
+from receivers.relay.tables import relay_destinations
 
 blueprint = Blueprint("sandbox_catcher", __name__)
 PATH = "/catcher"
@@ -22,9 +23,8 @@ _received: deque[dict[str, Any]] = deque(maxlen=50)
 def _verified(body: bytes, headers: dict[str, str]) -> Any:
     """The envelope if a catcher destination's secret signed it, else None."""
     box = current_app.extensions["sandbox"]
-    for dest in Destinations(box.db, RelaySettings()).all():
-        if not dest.url.endswith("/sandbox" + PATH):
-            continue
+    only = relay_destinations.c.url.endswith("/sandbox" + PATH)
+    for dest in Destinations(box.db, RelaySettings()).all(only):
         for secret in dest.secrets_in_use(datetime.now(UTC)):
             try:
                 return Webhook(secret).verify(body, headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import click
@@ -20,6 +21,10 @@ destinations_cli = AppGroup("destinations", help="Manage the relay's destination
 def relay_command() -> None:
     """Run the relay dispatcher until stopped (the Procfile's worker)."""
     relay = relay_of(current_app)
+    # Acknowledging Sendcloud comes first, forwarding is asynchronous: on a machine shared with
+    # the receiver, the relay takes the CPU the receiver leaves idle and catches up after a
+    # burst (docs/performance.md).
+    os.nice(19)
     # A dyno restart sends SIGTERM: finish the sends in flight and record them (no resends).
     signal.signal(signal.SIGTERM, lambda *_: relay.stop())
     try:

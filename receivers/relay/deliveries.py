@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from receivers.db import Database
-from receivers.relay.destinations import Destination, NotFound
+from receivers.relay.destinations import Destination, NotFound, dest_update
 from receivers.relay.settings import DISABLE_AFTER_SECONDS, RelaySettings
 from receivers.relay.tables import relay_deliveries, relay_destinations
 from receivers.store import PREFLIGHT_ACTION, decode_payload, settled_prefix
@@ -137,13 +137,15 @@ class Deliveries:
                 .order_by(d.event_id, d.id)
             ).all()
         return [
-            Claimed(row.id, row.webhook_id, json.loads(row.log), bytes(row.body).decode())
-            if row.body is not None  # a test delivery
-            else Claimed(
+            Claimed(
                 row.id,
                 row.webhook_id,
                 json.loads(row.log),
-                envelope(row.action, row.received_at, decode_payload(row.event_body), row.source),
+                bytes(row.body).decode()  # a test delivery
+                if row.body is not None
+                else envelope(
+                    row.action, row.received_at, decode_payload(row.event_body), row.source
+                ),
             )
             for row in rows
         ]
@@ -170,15 +172,14 @@ class Deliveries:
                     "b_next": now + timedelta(seconds=delay or 0),
                 }
             )
-        values: dict[str, Any] = {n: sa.bindparam(f"b_{n}") for n in ("state", "log", "next")}
-        values["next_attempt_at"] = values.pop("next")
+        by_row = delivery_update(d.id == sa.bindparam("b_id")).values(
+            state=sa.bindparam("b_state"),
+            log=sa.bindparam("b_log"),
+            next_attempt_at=sa.bindparam("b_next"),
+            claimed_until=None,
+        )
         with self.db.begin_write() as conn:
-            conn.execute(
-                delivery_update(d.id == sa.bindparam("b_id")).values(
-                    {**values, "claimed_until": None}
-                ),
-                updates,
-            )
+            conn.execute(by_row, updates)
             return self._track_failing(conn, destination.id, any(r.ok for r in results), now)
 
     def _track_failing(self, conn: Any, destination_id: int, ok: bool, now: datetime) -> bool:
@@ -216,17 +217,13 @@ class Deliveries:
     def retry(self, delivery_id: int) -> int:
         """Make a delivery due now; returns its destination. The schedule counts the attempts
         in its log, so a failed delivery retried by hand that fails again is failed again."""
+        due = delivery_update(d.id == delivery_id).values(
+            state="retrying", next_attempt_at=datetime.now(UTC)
+        )
         with self.db.begin_write() as conn:
-            found: int | None = conn.execute(
-                sa.select(d.destination_id).where(d.id == delivery_id)
-            ).scalar()
-            if found is None:
-                raise NotFound(f"no delivery with id {delivery_id}")
-            conn.execute(
-                delivery_update(d.id == delivery_id).values(
-                    state="retrying", next_attempt_at=datetime.now(UTC)
-                )
-            )
+            found = conn.execute(due.returning(d.destination_id)).scalar()
+        if found is None:
+            raise NotFound(f"no delivery with id {delivery_id}")
         return int(found)
 
     def recent(
@@ -234,9 +231,8 @@ class Deliveries:
     ) -> list[dict[str, Any]]:
         """The newest deliveries to a destination (or just `one`), with attempts, newest first."""
         columns = (d.id, d.event_id, d.webhook_id, d.state, d.next_attempt_at, d.created_at, d.log)
-        query = sa.select(*columns).where(d.destination_id == destination_id)
-        if one is not None:
-            query = query.where(d.id == one)
+        only = [d.id == one] if one is not None else []
+        query = sa.select(*columns).where(d.destination_id == destination_id, *only)
         with self.db.begin_read() as conn:
             rows = conn.execute(query.order_by(d.id.desc()).limit(limit)).all()
         return [
@@ -267,11 +263,6 @@ class Deliveries:
             conn.execute(relay_deliveries.delete().where(d.event_id.in_(ids)))
             conn.execute(webhook_events.delete().where(e.id.in_(ids)))
         return len(ids)
-
-
-def dest_update(destination_id: int) -> Any:
-    """UPDATE of one destination row."""
-    return relay_destinations.update().where(dest.id == destination_id)
 
 
 def delivery_update(where: Any) -> Any:

@@ -137,20 +137,17 @@ class Destinations:
         self.db = db
         self.settings = settings
 
-    def all(self) -> list[Destination]:
-        """Every destination, oldest first."""
+    def all(self, *where: Any) -> list[Destination]:
+        """Every destination (matching `where`), oldest first."""
+        query = sa.select(relay_destinations).where(*where).order_by(relay_destinations.c.id)
         with self.db.begin_read() as conn:
-            rows = conn.execute(sa.select(relay_destinations).order_by(relay_destinations.c.id))
-            return [_destination(row) for row in rows]
+            return [_destination(row) for row in conn.execute(query)]
 
     def get(self, destination_id: int) -> Destination:
         """One destination, or NotFound."""
-        query = sa.select(relay_destinations).where(relay_destinations.c.id == destination_id)
-        with self.db.begin_read() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"no destination with id {destination_id}")
-        return _destination(row)
+        for found in self.all(relay_destinations.c.id == destination_id):
+            return found
+        raise NotFound(f"no destination with id {destination_id}")
 
     def add(
         self,
@@ -202,11 +199,7 @@ class Destinations:
             changes |= {"disabled_reason": None, "failing_since": None}
         if changes:
             with self.db.begin_write() as conn:
-                conn.execute(
-                    relay_destinations.update()
-                    .where(relay_destinations.c.id == destination_id)
-                    .values(changes)
-                )
+                conn.execute(dest_update(destination_id).values(changes))
         return self.get(destination_id)
 
     def remove(self, destination_id: int) -> None:
@@ -219,3 +212,8 @@ class Destinations:
             conn.execute(
                 relay_destinations.delete().where(relay_destinations.c.id == destination_id)
             )
+
+
+def dest_update(destination_id: int) -> Any:
+    """UPDATE of one destination row."""
+    return relay_destinations.update().where(relay_destinations.c.id == destination_id)

@@ -1,11 +1,14 @@
 """The relay dispatcher: fans stored events out, sends them signed, retries on the schedule.
 
-One supervisor thread fans out new events and keeps one sender thread per enabled
-destination, so a slow or dead destination only ever holds up its own deliveries.
+A supervisor thread keeps two sender threads per enabled destination (so a slow or dead one
+holds up only its own deliveries) and prunes hourly. A sender fans its destination out, claims
+a batch, sends it in parallel over keep-alive connections, records the results, and waits only
+when a round found nothing to do; two (claims lock rows) overlap the database and the sends.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -26,7 +29,9 @@ from receivers.relay.settings import TIMEOUT_SECONDS
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
-BATCH = 32  # deliveries claimed at once per destination, sent in parallel
+BATCH = 32  # deliveries claimed at once per destination (2 rounds of sends: within the lease)
+PARALLEL = 16  # of which sent at the same time
+SENDERS = 2  # per destination
 PRUNE_EVERY = timedelta(hours=1)
 MAX_LOGGED_BODY = 1024
 
@@ -90,7 +95,7 @@ class Relay:
         self.deliveries = deliveries
         self.settings = deliveries.settings
         self._stop = threading.Event()
-        self._threads: dict[int, threading.Thread] = {}
+        self._threads: dict[tuple[int, int], threading.Thread] = {}
         self._supervisor: threading.Thread | None = None
         self._pruned_at = datetime.min.replace(tzinfo=UTC)
 
@@ -107,7 +112,7 @@ class Relay:
                 thread.join(TIMEOUT_SECONDS + 5)
 
     def run(self) -> None:
-        """Fan out, keep a sender per destination, prune hourly; until stopped."""
+        """Keep two senders per enabled destination running, prune hourly; until stopped."""
         log.info("relay_started")
         while not self._stop.is_set():
             try:
@@ -118,16 +123,15 @@ class Relay:
             self._stop.wait(POLL_SECONDS)
 
     def _tick(self) -> None:
-        enabled = [dest for dest in self.destinations.all() if dest.enabled]
-        for dest in enabled:
-            while self.deliveries.fan_out(dest) == FAN_OUT_BATCH:
-                pass  # a backlog: read it all before the next wait
-            thread = self._threads.get(dest.id)
+        for key in [
+            (dest.id, n) for dest in self.destinations.all() if dest.enabled for n in range(SENDERS)
+        ]:
+            thread = self._threads.get(key)
             if thread is None or not thread.is_alive():
                 thread = threading.Thread(
-                    target=self._send_loop, args=(dest.id,), name=f"relay-{dest.id}", daemon=True
+                    target=self._send_loop, args=(key[0],), name=f"relay-{key}", daemon=True
                 )
-                self._threads[dest.id] = thread
+                self._threads[key] = thread
                 thread.start()
         now = datetime.now(UTC)
         if now - self._pruned_at > PRUNE_EVERY:
@@ -137,18 +141,21 @@ class Relay:
 
     def _send_loop(self, destination_id: int) -> None:
         session = requests.Session()
-        session.mount("https://", HTTPAdapter(pool_maxsize=BATCH))
-        session.mount("http://", HTTPAdapter(pool_maxsize=BATCH))
-        with session, ThreadPoolExecutor(BATCH, f"relay-{destination_id}-send") as pool:
+        # No proxy or .netrc from the environment: the address checked is the one called.
+        session.trust_env = False
+        for scheme in ("https://", "http://"):
+            session.mount(scheme, HTTPAdapter(pool_maxsize=PARALLEL))
+        with session, ThreadPoolExecutor(PARALLEL, f"relay-{destination_id}-send") as pool:
             while not self._stop.is_set():
                 try:
                     dest = self.destinations.get(destination_id)
                     if not dest.enabled:
                         return  # the supervisor starts a new one if it is enabled again
-                    sent = self.send(dest, session, pool)
+                    busy = self.deliveries.fan_out(dest) == FAN_OUT_BATCH
+                    busy |= self.send(dest, session, pool) == BATCH
                 except StorageUnavailable as exc:
                     log.warning("relay_storage_unavailable error=%s", exc)
-                    sent = 0
+                    busy = False
                 except Exception as exc:  # noqa: BLE001 (removed meanwhile, or a bug: log, go on)
                     log.warning(
                         "relay_sender_stopped destination=%s error=%s",
@@ -156,7 +163,7 @@ class Relay:
                         type(exc).__name__,
                     )
                     return
-                if sent < BATCH:
+                if not busy:
                     self._stop.wait(POLL_SECONDS)
 
     def send(
@@ -175,10 +182,8 @@ class Relay:
         # Checked again at send time: a DNS name may point elsewhere now than when it was added.
         refused = address_problem(parts.hostname or "", parts.port, parts.scheme, self.settings)
 
-        def attempt(one: Claimed) -> Result:
-            return deliver(session, destination, one, refused)
-
-        results = list(pool.map(attempt, claimed)) if pool else [attempt(c) for c in claimed]
+        attempt = functools.partial(deliver, session, destination, refused=refused)
+        results = list((pool.map if pool else map)(attempt, claimed))
         if self.deliveries.record(destination, results):
             log.warning(
                 "relay_destination_disabled destination=%s: every delivery failed for "
@@ -199,6 +204,7 @@ class Relay:
     def _send_now(self, destination_id: int, delivery_id: int) -> dict[str, Any]:
         tried = len(self.deliveries.recent(destination_id, 1, delivery_id)[0]["attempts"])
         with requests.Session() as session:
+            session.trust_env = False
             self.send(self.destinations.get(destination_id), session, None, delivery_id)
         # A running relay may have claimed it first: its attempt is the answer.
         deadline = time.monotonic() + TIMEOUT_SECONDS + 5

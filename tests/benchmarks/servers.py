@@ -138,16 +138,19 @@ def _free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn with the Procfile's config file, run from `source` (a checkout of this repo)."""
+    """gunicorn with the Procfile's config file, run from `source` (a checkout of this repo);
+    `args` override the config file's settings."""
 
-    def __init__(self, app: str, env: dict[str, str], log: Path, source: Path = REPO) -> None:
+    def __init__(
+        self, app: str, env: dict[str, str], log: Path, source: Path = REPO, *args: str
+    ) -> None:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         full = {k: v for k, v in os.environ.items() if not k.startswith(("SENDCLOUD_", "SERVICE_"))}
         command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [*command, "--bind", f"127.0.0.1:{port}", app],
+                [*command, *args, "--bind", f"127.0.0.1:{port}", app],
                 cwd=source,
                 env=full | env,
                 stdout=out,
