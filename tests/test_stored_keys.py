@@ -53,6 +53,15 @@ def put(app: Flask, **body: object) -> tuple[int, dict[str, object]]:
     return answer.status_code, answer.get_json()
 
 
+def store_keys(app: Flask, sendcloud: SendcloudSandbox) -> dict[str, object]:
+    """PUT the stand-in's keys for integration 1; they must be accepted."""
+    status, body = put(
+        app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1
+    )
+    assert status == 200, body
+    return body
+
+
 def get(app: Flask) -> dict[str, object]:
     """GET /api/credentials with the operator token."""
     answer = app.test_client().get("/api/credentials", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -90,10 +99,7 @@ def test_right_keys_are_stored_encrypted_and_used_at_once_and_after_a_restart(
     make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
 ) -> None:
     app = make_app(env)
-    status, body = put(
-        app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1
-    )
-    assert status == 200, body
+    body = store_keys(app, sendcloud)
     assert body["source"] == "stored"
     assert body["secret_key_last4"] == "…" + sendcloud.secret_key[-4:]
     assert sendcloud.secret_key not in str(body)
@@ -117,12 +123,7 @@ def test_bootstrap_check_from_the_scheduler_uses_the_stored_keys(
     make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
 ) -> None:
     app = make_app(env)
-    assert (
-        put(
-            app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1
-        )[0]
-        == 200
-    )
+    store_keys(app, sendcloud)
     result = run_flask(fresh_env(**env), "bootstrap", "--check")
     output = result.stdout + result.stderr
     assert result.returncode == 4, output  # drift: nothing applied yet, but it read Sendcloud
@@ -136,12 +137,7 @@ def test_replaced_secret_stays_accepted_for_the_grace_period_only(
     new_public, new_secret = "sandbox-public-new", random_secret()
     sendcloud.sandbox.install(new_public, new_secret, 1)  # a second key pair, same integration
     app = make_app(env)
-    assert (
-        put(
-            app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1
-        )[0]
-        == 200
-    )
+    store_keys(app, sendcloud)
     assert put(app, public_key=new_public, secret_key=new_secret, integration_id=1)[0] == 200
     client = app.test_client()
     assert post_signed(client, encode(parcel_event(1, 1, 11)), new_secret).status_code == 200
@@ -166,7 +162,7 @@ def test_removed_keys_are_forgotten(
     make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
 ) -> None:
     app = make_app(env)
-    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    store_keys(app, sendcloud)
     answer = app.test_client().delete(
         "/api/credentials", headers={"Authorization": f"Bearer {TOKEN}"}
     )
@@ -248,7 +244,7 @@ def test_page_removes_stored_keys(
     make_app: Callable[..., Flask], env: dict[str, str], sendcloud: SendcloudSandbox
 ) -> None:
     app = make_app(env)
-    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    store_keys(app, sendcloud)
     client = app.test_client()
     html = client.get(f"/onboarding?token={TOKEN}", follow_redirects=True).get_data(as_text=True)
     assert 'id="keys-stored"' in html
@@ -273,7 +269,7 @@ def test_leaving_the_sandbox_drops_its_attempts_so_none_counts_for_the_real_inte
     tried = client.post("/api/onboarding", json={"wait_seconds": 5}, headers=bearer)
     assert tried.status_code in (200, 202)
     assert client.get("/api/onboarding", headers=bearer).get_json()["attempt_id"]
-    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    store_keys(app, sendcloud)
     state = client.get("/api/onboarding", headers=bearer).get_json()
     assert state["attempt_id"] is None
     assert state["state"] == "planned"
@@ -297,7 +293,7 @@ def test_replacing_keys_that_see_the_same_integration_keeps_it_connected(
     new_public, new_secret = "sandbox-public-next", random_secret()
     sendcloud.sandbox.install(new_public, new_secret, 1)
     app = make_app(env)
-    put(app, public_key=sendcloud.public_key, secret_key=sendcloud.secret_key, integration_id=1)
+    store_keys(app, sendcloud)
     live = live_configuration(app)
     connect(live, parse_keys({"public_key": new_public, "secret_key": new_secret}, {}, False))
     assert get(app)["integration_id"] == 1
