@@ -1,10 +1,5 @@
-"""The relay dispatcher: fans stored events out, sends them signed, retries on the schedule.
-
-A supervisor thread keeps two sender threads per enabled destination (so a slow or dead one
-holds up only its own deliveries) and prunes hourly. A sender fans its destination out, claims
-a batch, sends it in parallel over keep-alive connections, records the results, and waits only
-when a round found nothing to do; two (claims lock rows) overlap the database and the sends.
-"""
+"""The relay dispatcher: fans stored events out, sends them signed, retries on the schedule
+(two senders per destination and why: docs/performance.md, "Relay performance")."""
 
 from __future__ import annotations
 
