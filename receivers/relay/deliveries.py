@@ -151,12 +151,8 @@ class Deliveries:
         updates = []
         for r in results:
             delay = None if r.ok else self.settings.delay(len(r.claimed.log) + 1)
-            attempt = {
-                "at": now.isoformat(),
-                "status_code": r.status_code,
-                "latency_ms": r.latency_ms,
-                "error": r.error,
-            }
+            attempt = {"at": now.isoformat(), "status_code": r.status_code}
+            attempt |= {"latency_ms": r.latency_ms, "error": r.error}
             updates.append(
                 {
                     "b_id": r.claimed.id,
