@@ -172,7 +172,6 @@ class Destinations:
                     actions=None if actions is None else json.dumps(actions),
                     include_stale=include_stale,
                     include_unrecognised=include_unrecognised,
-                    enabled=True,
                     secret=new_secret(),
                     cursor=newest.scalar_subquery(),
                     created_at=now,
