@@ -121,12 +121,10 @@ class Relay:
         for key in [
             (dest.id, n) for dest in self.destinations.all() if dest.enabled for n in range(SENDERS)
         ]:
-            thread = self._threads.get(key)
-            if thread is None or not thread.is_alive():
-                thread = threading.Thread(
+            if (thread := self._threads.get(key)) is None or not thread.is_alive():
+                self._threads[key] = thread = threading.Thread(
                     target=self._send_loop, args=(key[0],), name=f"relay-{key}", daemon=True
                 )
-                self._threads[key] = thread
                 thread.start()
         now = datetime.now(UTC)
         if now - self._pruned_at > PRUNE_EVERY:
