@@ -107,12 +107,9 @@ class KeyStore:
         """Store `keys`; a replaced secret stays accepted for GRACE. Leaving the sandbox sets its
         attempts aside (integration 0), so none counts for the real integration."""
         old, now = self.load(), datetime.now(UTC)
-        previous: str | None
-        until: datetime | None
+        previous, until = (old.previous_secret, old.previous_until) if old else (None, None)
         if old is not None and old.secret_key != keys.secret_key:
             previous, until = old.secret_key, now + GRACE
-        else:
-            previous, until = (old.previous_secret, old.previous_until) if old else (None, None)
         values = {
             "public_key": self._fernet.encrypt(keys.public_key.encode()).decode(),
             "secret_key": self._fernet.encrypt(keys.secret_key.encode()).decode(),

@@ -16,6 +16,7 @@ from bootstrap.onboarding import views
 from bootstrap.onboarding.access import api_token_required, page_token_required
 from bootstrap.onboarding.inputs import InvalidInput
 from bootstrap.services import live_configuration
+from receivers.error_handlers import json_error
 
 blueprint = Blueprint("onboarding_keys", __name__)
 
@@ -51,7 +52,7 @@ def replace() -> Response:
     """Check the keys with Sendcloud, then store them encrypted; 400/409/502 in plain words."""
     body = request.get_json(silent=True)
     refused = _refusal(body if isinstance(body, dict) else None, need_id=True)
-    return _problem(*refused) if refused else show()
+    return json_error(refused[1], refused[0]) if refused else show()
 
 
 @blueprint.delete("/api/credentials")
@@ -60,7 +61,7 @@ def remove() -> Response:
     """Forget the stored keys (the environment's, if any, stay in effect)."""
     live = live_configuration(current_app)
     if keys_in_environment(live.env):
-        return _problem(409, IN_ENVIRONMENT)
+        return json_error(IN_ENVIRONMENT, 409)
     live.store.remove()
     return show()
 
@@ -96,9 +97,3 @@ def _page(refused: tuple[int, str] | None, notice: str) -> Response:
     if refused:
         return views.render_page(problems=[refused[1]], status=refused[0])
     return views.back_to_page(notice=notice)
-
-
-def _problem(status: int, message: str) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response

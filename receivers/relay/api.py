@@ -9,20 +9,13 @@ from flask import Blueprint, Response, current_app, request
 from receivers.api import require_operator_token
 from receivers.error_handlers import json_error
 from receivers.relay import relay_of
-from receivers.relay.destinations import InvalidDestination, NotFound
+from receivers.relay.destinations import NotFound, RelayError
 
 blueprint = Blueprint("relay_api", __name__)
 blueprint.before_request(require_operator_token)
 
-_FIELDS: dict[str, type] = {
-    "url": str,
-    "description": str,
-    "actions": list,
-    "include_stale": bool,
-    "include_unrecognised": bool,
-    "enabled": bool,
-    "rotate": bool,
-}
+_FIELDS: dict[str, type] = {"url": str, "description": str, "actions": list}
+_FIELDS |= dict.fromkeys(("include_stale", "include_unrecognised", "enabled", "rotate"), bool)
 
 
 class BadInput(ValueError):
@@ -47,16 +40,10 @@ def fields(allowed: tuple[str, ...]) -> dict[str, Any]:
 
 
 @blueprint.errorhandler(BadInput)
-@blueprint.errorhandler(InvalidDestination)
-def bad_input(exc: Exception) -> Response:
-    """A body or URL that cannot work: 400 in plain words."""
-    return json_error(str(exc), 400)
-
-
-@blueprint.errorhandler(NotFound)
-def not_found(exc: NotFound) -> Response:
-    """No such destination or delivery."""
-    return json_error(str(exc), 404)
+@blueprint.errorhandler(RelayError)
+def refused(exc: Exception) -> Response:
+    """A body or URL that cannot work: 400; no such destination or delivery: 404."""
+    return json_error(str(exc), 404 if isinstance(exc, NotFound) else 400)
 
 
 @blueprint.get("/api/destinations")

@@ -51,19 +51,11 @@ def prune_command() -> None:
 @click.option("--description", default="")
 @click.option("--include-stale", is_flag=True, help="Also forward events stored as stale.")
 @click.option("--include-unrecognised", is_flag=True, help="Also forward unrecognised events.")
-def add_command(
-    url: str, actions: str | None, description: str, include_stale: bool, include_unrecognised: bool
-) -> None:
+def add_command(url: str, actions: str | None, description: str, **flags: bool) -> None:
     """Add a destination; prints its id and its whsec_… signing secret."""
     wanted = [a.strip() for a in actions.split(",") if a.strip()] if actions else None
     try:
-        dest = relay_of(current_app).destinations.add(
-            url,
-            wanted,
-            description,
-            include_stale=include_stale,
-            include_unrecognised=include_unrecognised,
-        )
+        dest = relay_of(current_app).destinations.add(url, wanted, description, **flags)
     except (RelayError, StorageUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"destination {dest.id} added: {dest.url}")

@@ -1,12 +1,5 @@
-"""Deliveries: fan-out of stored events by cursor, claims by lease, results, retention.
-
-Order per parcel: a destination's delivery for a parcel is claimed only when no earlier event
-of that parcel (lower event id) is still pending or retrying for that destination, so one
-destination sees a parcel's events in the order they were stored; a `failed` one stops holding
-the later ones back. Claims lock rows with FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite has one
-writer) and set a lease, so several relay processes never send one delivery at the same time,
-and a process that dies mid-send leaves a lease that expires: the delivery is sent again.
-"""
+"""Deliveries: fan-out of stored events by cursor, claims by lease, results, retention
+(order per parcel, leases and SKIP LOCKED claims: docs/relay.md, "Guarantees")."""
 
 from __future__ import annotations
 
@@ -158,12 +151,8 @@ class Deliveries:
         updates = []
         for r in results:
             delay = None if r.ok else self.settings.delay(len(r.claimed.log) + 1)
-            attempt = {
-                "at": now.isoformat(),
-                "status_code": r.status_code,
-                "latency_ms": r.latency_ms,
-                "error": r.error,
-            }
+            attempt = {"at": now.isoformat(), "status_code": r.status_code}
+            attempt |= {"latency_ms": r.latency_ms, "error": r.error}
             updates.append(
                 {
                     "b_id": r.claimed.id,

@@ -172,7 +172,6 @@ class Destinations:
                     actions=None if actions is None else json.dumps(actions),
                     include_stale=include_stale,
                     include_unrecognised=include_unrecognised,
-                    enabled=True,
                     secret=new_secret(),
                     cursor=newest.scalar_subquery(),
                     created_at=now,
@@ -206,12 +205,8 @@ class Destinations:
         """Delete a destination and its deliveries."""
         self.get(destination_id)
         with self.db.begin_write() as conn:
-            conn.execute(
-                relay_deliveries.delete().where(relay_deliveries.c.destination_id == destination_id)
-            )
-            conn.execute(
-                relay_destinations.delete().where(relay_destinations.c.id == destination_id)
-            )
+            for table, key in ((relay_deliveries, "destination_id"), (relay_destinations, "id")):
+                conn.execute(table.delete().where(table.c[key] == destination_id))
 
 
 def dest_update(destination_id: int) -> Any:

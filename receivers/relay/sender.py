@@ -1,10 +1,5 @@
-"""The relay dispatcher: fans stored events out, sends them signed, retries on the schedule.
-
-A supervisor thread keeps two sender threads per enabled destination (so a slow or dead one
-holds up only its own deliveries) and prunes hourly. A sender fans its destination out, claims
-a batch, sends it in parallel over keep-alive connections, records the results, and waits only
-when a round found nothing to do; two (claims lock rows) overlap the database and the sends.
-"""
+"""The relay dispatcher: fans stored events out, sends them signed, retries on the schedule
+(two senders per destination and why: docs/performance.md, "Relay performance")."""
 
 from __future__ import annotations
 
@@ -126,12 +121,10 @@ class Relay:
         for key in [
             (dest.id, n) for dest in self.destinations.all() if dest.enabled for n in range(SENDERS)
         ]:
-            thread = self._threads.get(key)
-            if thread is None or not thread.is_alive():
-                thread = threading.Thread(
+            if (thread := self._threads.get(key)) is None or not thread.is_alive():
+                self._threads[key] = thread = threading.Thread(
                     target=self._send_loop, args=(key[0],), name=f"relay-{key}", daemon=True
                 )
-                self._threads[key] = thread
                 thread.start()
         now = datetime.now(UTC)
         if now - self._pruned_at > PRUNE_EVERY:
