@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from receivers.errors import where
 from receivers.inbox import Inbox
 from receivers.rejections import Rejections
 from receivers.schemas import CREDENTIALS_ACTION, classify_body, storable
-from receivers.signature import SignatureRejected, SigningKeys, verify
+from receivers.signature import RejectionCause, SignatureRejected, SigningKeys, verify
 from receivers.store import EventStore, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Receiver:
         # Set where keys can change while running (stored on a page): asked for the current
         # keys when a signature matches none of ours, before refusing it.
         self.reload_keys: Callable[[], SigningKeys] | None = None
+        self._reloaded_at = float("-inf")
 
     def receive(self, body: bytes, signature: str | None) -> StoredEvent | None:
         """Verify and store one delivery, on disk on return: the new event, None for a duplicate
@@ -104,9 +106,18 @@ class Receiver:
     def _verify(self, body: bytes, signature: str | None) -> str:
         try:
             return verify(body, signature, self.keys)
-        except SignatureRejected:
-            keys = self.keys
-            if self.reload_keys is None or self.reload_keys() == keys:
+        except SignatureRejected as exc:
+            # Keys may have been stored by another worker: look (one read) when a well-formed
+            # signature found no key, at most once a second, so a forged flood costs no reads.
+            now = time.monotonic()
+            if (
+                self.reload_keys is None
+                or exc.cause not in (RejectionCause.NO_KEY, RejectionCause.MISMATCH)
+                or now - self._reloaded_at < 1.0
+            ):
+                raise
+            self._reloaded_at, keys = now, self.keys
+            if self.reload_keys() == keys:
                 raise
             return verify(body, signature, self.keys)
 

@@ -59,3 +59,25 @@ def test_counts_reach_the_shared_table_by_themselves(
     while not services(app).store.rejection_counts() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert services(app).store.rejection_counts() == {"matches_no_configured_key": 3}
+
+
+def test_a_forged_flood_reads_the_stored_keys_at_most_once_a_second(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    app = make_app(real_keys_env(f"sqlite:///{tmp_path / 'reads.sqlite3'}"))
+    client = app.test_client()
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(services(app).db.engine, "before_cursor_execute", seen)
+    body = encode({"action": "parcel_status_changed"})
+    began = time.monotonic()
+    for n in range(300):
+        headers = {"Sendcloud-Signature": "0" * 64} if n % 2 else {}
+        assert client.post("/webhooks/sendcloud", data=body, headers=headers).status_code == 401
+    # Keys stored by another worker are looked for when a well-formed signature matches none,
+    # once a second at most; a missing header never reads.
+    assert len(reads) <= time.monotonic() - began + 1, reads
