@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask
+from flask import Flask, g, has_request_context
 
 from bootstrap.bootstrapper import Bootstrapper
 from bootstrap.desired import Chosen, Desired, desired_state
@@ -37,8 +37,14 @@ class BootstrapServices:
 
 
 def services(app: Flask) -> BootstrapServices:
-    """The bootstrap services of `app`, for the Sendcloud keys in effect now."""
-    return live_configuration(app).current()
+    """The bootstrap services of `app`, for the Sendcloud keys in effect now (looked up once
+    per request: a view asks several times)."""
+    if not has_request_context():
+        return live_configuration(app).current()
+    if "bootstrap_services" not in g:
+        g.bootstrap_services = live_configuration(app).current()
+    found: BootstrapServices = g.bootstrap_services
+    return found
 
 
 def live_configuration(app: Flask) -> LiveConfiguration:
