@@ -174,6 +174,14 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"{url} did not come up within {timeout}s: {last}")
 
 
+def gunicorn_command(port: int, workers: int, *extra: str) -> list[str]:
+    """The Procfile's web process (gunicorn.conf.py) on a loopback port."""
+    config = str(REPO / "gunicorn.conf.py")
+    workers_arg = ["--workers", str(workers)]
+    gunicorn = [sys.executable, "-m", "gunicorn", "--config", config]
+    return [*gunicorn, "--bind", f"127.0.0.1:{port}", *workers_arg, *extra, "app:create_app()"]
+
+
 class Gunicorn:
     """`gunicorn 'app:create_app()'` as a subprocess on a loopback port."""
 
@@ -184,19 +192,7 @@ class Gunicorn:
         full_env = fresh_env(**env)
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                str(REPO / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                *extra,
-                "app:create_app()",
-            ],
+            gunicorn_command(self.port, workers, *extra),
             cwd=REPO,
             env=full_env,
             stdout=self._log,

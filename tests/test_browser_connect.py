@@ -5,7 +5,6 @@ loopback port) stands in for Sendcloud."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,14 @@ from playwright.sync_api import Browser, Page, expect
 
 from bootstrap.keys.tables import stored_credentials
 from receivers.db import Database
-from tests.conftest import REPO, free_port, fresh_env, random_secret, wait_for_http
+from tests.conftest import (
+    REPO,
+    free_port,
+    fresh_env,
+    gunicorn_command,
+    random_secret,
+    wait_for_http,
+)
 from tests.sandbox_fixture import SendcloudSandbox
 from tests.test_browser_onboarding import browser  # noqa: F401 (a fixture)
 
@@ -43,18 +49,7 @@ class Service:
     def start(self) -> None:
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--config",
-                    "gunicorn.conf.py",
-                    "--workers",
-                    "2",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "app:create_app()",
-                ],
+                gunicorn_command(self.port, 2),
                 cwd=REPO,
                 env=fresh_env(**self.env),
                 stdout=out,

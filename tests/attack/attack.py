@@ -32,7 +32,7 @@ from sqlalchemy import event
 from app import create_app
 from receivers import services
 from receivers.signature import sign
-from tests.conftest import PG_URL, REPO, Gunicorn, free_port, wait_for_http
+from tests.conftest import PG_URL, REPO, Gunicorn, free_port, gunicorn_command, wait_for_http
 from tests.receiver_kit import AUTH, SECRET, TOKEN, encode, parcel_event, real_keys_env
 from tests.tcpproxy import TcpProxy
 
@@ -269,18 +269,7 @@ def item_10_master_killed() -> None:
     log_path = WORK / "restart.log"
     with log_path.open("w") as log:
         second = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                str(REPO / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{first.port}",
-                "--workers",
-                "2",
-                "app:create_app()",
-            ],
+            gunicorn_command(first.port, 2),
             cwd=REPO,
             env={**os.environ, **real_keys_env(f"sqlite:///{WORK / 'orphans.sqlite3'}")},
             stdout=log,
